@@ -141,10 +141,11 @@ def load_tracks(
 
 
 def _attach_video(tracks: PoseTracks, path: Path, video: str | os.PathLike | bool) -> PoseTracks:
-    from ..video import find_video
-
+    """Resolve the video; when the tracks carry no fps, take the video's."""
     if video is False:
         return tracks.replace(video_path=None)
+    from ..video import find_video, video_fps
+
     if video is True:
         found = find_video(path, stored=tracks.video_path)
         if found is None:
@@ -154,10 +155,18 @@ def _attach_video(tracks: PoseTracks, path: Path, video: str | os.PathLike | boo
                 SkelmaeWarning,
                 stacklevel=3,
             )
-        return tracks.replace(video_path=found)
-    v = Path(video)
-    if not v.is_file():
-        warnings.warn(f"Video '{v}' not found; showing tracks without video.", SkelmaeWarning,
-                      stacklevel=3)
-        return tracks.replace(video_path=None)
-    return tracks.replace(video_path=v)
+    else:
+        found = Path(video)
+        if not found.is_file():
+            warnings.warn(
+                f"Video '{found}' not found; showing tracks without video.",
+                SkelmaeWarning,
+                stacklevel=3,
+            )
+            found = None
+    tracks = tracks.replace(video_path=found)
+    if tracks.fps is None and found is not None:
+        fps = video_fps(found)
+        if fps:
+            tracks = tracks.replace(fps=fps, metadata={**tracks.metadata, "fps_source": "video"})
+    return tracks
