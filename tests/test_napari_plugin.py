@@ -163,5 +163,5 @@ def test_open_tracks_widget(make_napari_viewer, qtbot):
         pass
     qtbot.waitUntil(lambda: len(viewer.layers) >= 2, timeout=10_000)
     points = _layer_types(viewer)["points"]
-    assert set(points.features["individual"].astype(str)) == {"track_0", "track_1"} or \
-        points.features["individual"].nunique() == 2
+    # 27 fragmented ids, at most 5 present in one frame (frame 1099) -> 5 individuals
+    assert points.features["individual"].nunique() == 5

@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            warnings.simplefilter("ignore", DeprecationWarning)  # libraries' own, not the user's
             warnings.showwarning = _show_warning
             return int(args.func(args) or 0)
     except SkelmaeError as e:

@@ -45,8 +45,8 @@ def detect_format(path: str | os.PathLike) -> str:
     suffix = p.suffix.lower()
     if is_hdf5(p):
         keys, attrs = hdf5_keys(p)
-        if {"frames", "instances", "metadata"} <= keys:
-            return "slp"
+        if {"frames", "metadata"} <= keys:
+            return "slp"  # the SLEAP reader names any missing dataset (e.g. 'instances')
         if "tracks" in keys and "node_names" in keys:
             return "sleap_analysis"
         if "node_names" in keys and "track_names" in keys:
