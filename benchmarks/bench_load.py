@@ -113,14 +113,14 @@ def bench_hour(minutes_list: list[int]) -> None:
           f" {'peak MB':>8} {'MB/min':>7}")
     for minutes in minutes_list:
         path = tiled_slp(minutes)
-        t_sio, _ = timed(lambda: sio.load_slp(str(path)), repeat=2)
+        t_sio, _ = timed(lambda p=path: sio.load_slp(str(p)), repeat=2)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            t_load, tracks = timed(lambda: load_tracks(path, video=False), repeat=2)
-            t_layers, layers = timed(lambda: build_layers(tracks), repeat=2)
+            t_load, tracks = timed(lambda p=path: load_tracks(p, video=False), repeat=2)
+            t_layers, layers = timed(lambda t=tracks: build_layers(t), repeat=2)
             n_points = len(next(ly for ly in layers if ly._type_string == "points").data)
             del layers
-            mem = peak_mb(lambda: build_layers(load_tracks(path, video=False)))
+            mem = peak_mb(lambda p=path: build_layers(load_tracks(p, video=False)))
         total = t_load + t_layers
         print(f"{minutes:>7} {tracks.n_frames:>7} {n_points:>9} {t_sio:>10.2f} {t_load:>13.2f}"
               f" {t_load / t_sio:>6.2f} {t_layers:>8.2f} {t_layers / t_sio:>6.2f}"

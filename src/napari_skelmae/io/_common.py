@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,3 +97,36 @@ def reading(path: str | os.PathLike, what: str) -> Iterator[None]:
 def _short(e: BaseException, limit: int = 300) -> str:
     msg = f"{type(e).__name__}: {e}"
     return msg if len(msg) <= limit else msg[: limit - 3] + "..."
+
+
+class OutputFileError(SkelmaeError):
+    """An output file could not be written (folder missing, not writable, disk full...)."""
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    Readers of ``path`` thus see the old file or the complete new one, never half a file.
+    Any failure removes the temporary file and becomes an :class:`OutputFileError` naming
+    the file and saying what could not be written.
+    """
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise OutputFileError(f"Cannot write {what} '{p}': folder '{p.parent}' does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    except OSError as e:
+        raise OutputFileError(f"Cannot write {what} '{p}': {_short(e)}") from e
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, p)
+    except BaseException as e:
+        tmp.unlink(missing_ok=True)
+        if isinstance(e, (SkelmaeError, KeyboardInterrupt)):
+            raise
+        if isinstance(e, Exception):
+            raise OutputFileError(f"Cannot write {what} '{p}': {_short(e)}") from e
+        raise

@@ -18,7 +18,6 @@ import csv
 import dataclasses
 import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -27,7 +26,15 @@ import pandas as pd
 
 from ..errors import SkelmaeError, SkelmaeWarning, TracksFileError, TracksValidationError
 from ..tracks import PoseTracks
-from ._common import check_readable_file, hdf5_keys, is_gzip, is_hdf5, open_text, reading
+from ._common import (
+    atomic_output,
+    check_readable_file,
+    hdf5_keys,
+    is_gzip,
+    is_hdf5,
+    open_text,
+    reading,
+)
 
 __all__ = ["HDF_KEY", "SINGLE_ANIMAL_NAME", "read", "tracks_to_dataframe", "write"]
 
@@ -542,23 +549,9 @@ def write(tracks: PoseTracks, path: str | os.PathLike) -> Path:
             f"Cannot write DeepLabCut table '{p}': use a .csv, .csv.gz or .h5 file name"
         )
     frame = tracks_to_dataframe(tracks)
-    if not p.parent.is_dir():
-        raise SkelmaeError(
-            f"Cannot write DeepLabCut table '{p}': folder '{p.parent}' does not exist"
-        )
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    except OSError as e:
-        raise SkelmaeError(f"Cannot write DeepLabCut table '{p}': {e}") from e
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_output(p, "DeepLabCut table") as tmp:
         if kind == "h5":
             frame.to_hdf(tmp, key=HDF_KEY, mode="w", format="table")
         else:
             frame.to_csv(tmp, compression="gzip" if name.endswith(".gz") else None)
-        os.replace(tmp, p)
-    except Exception as e:
-        tmp.unlink(missing_ok=True)
-        raise SkelmaeError(f"Cannot write DeepLabCut table '{p}': {type(e).__name__}: {e}") from e
     return p
