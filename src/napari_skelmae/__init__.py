@@ -24,6 +24,7 @@ _API = {
     "sample_tracks": "sample_data",
     "tracks_to_layers": "napari.layers",
     "layers_to_tracks": "napari.layers",
+    "show_tracks": "napari.console",
     "VideoReader": "video",
     "find_video": "video",
 }
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from .identity import merge_fragmented_tracks
     from .io import detect_format, load_tracks
+    from .napari.console import show_tracks
     from .napari.layers import layers_to_tracks, tracks_to_layers
     from .sample_data import sample_tracks
     from .tracks import PoseTracks

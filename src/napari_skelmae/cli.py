@@ -87,13 +87,18 @@ def cmd_view(args: argparse.Namespace) -> int:
     import napari
 
     from .napari.layers import tracks_to_layers
-    from .napari.widgets import add_layer_tuples
+    from .napari.console import add_layer_tuples
 
     tracks = _load(args)
     viewer = napari.Viewer(title=f"napari-skelmae: {tracks.source_path.name}")
     add_layer_tuples(viewer, tracks_to_layers(tracks, trails=args.trails))
+    if args.size:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        viewer.window.resize(width, height)
     if args.frame is not None:
         viewer.dims.set_point(0, args.frame)
+    if args.zoom_to_animals:
+        zoom_to_animals(viewer, tracks, args.frame)
     if args.screenshot:
         out = Path(args.screenshot)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +108,22 @@ def cmd_view(args: argparse.Namespace) -> int:
         return 0
     napari.run()
     return 0
+
+
+def zoom_to_animals(viewer, tracks, frame: int | None) -> None:
+    """Centre the camera on the animals of one frame, with a margin of half their extent."""
+    rows = np.flatnonzero(tracks.frame_index == (frame if frame is not None else
+                                                 tracks.frame_index[0]))
+    pts = tracks.positions[rows].reshape(-1, tracks.n_space)
+    pts = pts[~np.isnan(pts).any(axis=1)]
+    if not len(pts):
+        return
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    extent = float(max(hi - lo)) * 2.0 + 1.0
+    cx, cy = (lo + hi)[:2] / 2
+    viewer.camera.center = (float(cy), float(cx))
+    canvas = min(viewer.window._qt_viewer.canvas.size)  # pixels of the shorter canvas side
+    viewer.camera.zoom = canvas / extent
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trails", action="store_true", help="add a trails (Tracks) layer")
     p.add_argument("--screenshot", default=None, help="save a screenshot to this PNG and exit")
     p.add_argument("--with-ui", action="store_true", help="screenshot the whole window")
+    p.add_argument("--size", default=None, help="window size, e.g. 1400x900")
+    p.add_argument("--zoom-to-animals", action="store_true",
+                   help="centre and zoom the view on the animals")
     p.set_defaults(func=cmd_view)
     return parser
 

@@ -11,18 +11,13 @@ from pathlib import Path
 
 import napari
 from magicgui import magic_factory
-from napari.layers import Layer
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
 from ..errors import SkelmaeError
+from .console import add_layer_tuples
 
 TRACK_FILTER = "Pose tracks (*.slp *.h5 *.hdf5 *.csv *.csv.gz *.nc *.nwb)"
-
-
-def add_layer_tuples(viewer: napari.viewer.Viewer, layer_tuples: list[tuple]) -> list[Layer]:
-    """Add LayerDataTuples to the viewer (main thread only)."""
-    return [viewer.add_layer(Layer.create(*t)) for t in layer_tuples if t[0] is not None]
 
 
 def _load(path: Path, fps: float, merge_fragments: bool, trails: bool):
