@@ -227,6 +227,16 @@ def test_skeleton_3d_and_single_individual_colours_by_edge(reaching_3d):
     assert kwargs["edge_color"] == "edge"
 
 
+def test_skeleton_with_a_repeated_edge(flies13):
+    from napari.layers import Layer
+
+    twice = flies13.replace(edges=[(1, 0), (1, 0)])
+    vectors, kwargs, kind = by_type(tracks_to_layers(twice, video=False))["vectors"]
+    head_thorax = (~flies13.missing[:, :, [0, 1]]).all(axis=-1).sum()
+    assert len(vectors) == 2 * head_thorax
+    assert Layer.create(vectors, kwargs, kind).edge_color.shape == (len(vectors), 4)
+
+
 def test_no_skeleton_layer_without_edges(reaching_3d):
     tracks, _ = reaching_3d
     assert "vectors" not in by_type(tracks_to_layers(tracks.replace(edges=None)))
@@ -304,6 +314,8 @@ def test_real_napari_layers_in_drawing_order(analysis):
     assert len(trails.data) == centroid_present.sum()
     assert sorted(np.unique(trails.data[:, 0]).tolist()) == [0, 1]
     assert trails.tail_length == 75  # 3 s at 25 fps
+    for fly in (0, 1):  # each trail in its individual's colour
+        assert np.allclose(trails.track_colors[trails.data[:, 0] == fly], color_cycle(2)[fly])
 
 
 def test_trails_follow_a_keypoint(analysis):
@@ -316,11 +328,21 @@ def test_trails_follow_a_keypoint(analysis):
         tracks_to_layers(analysis, trails="tail")
 
 
-def test_missing_video_is_a_warning(flies13, tmp_path):
-    gone = flies13.replace(video_path=tmp_path / "gone.mp4")
-    with pytest.warns(SkelmaeWarning, match="gone.mp4"):
-        layers = tracks_to_layers(gone)
-    assert "image" not in by_type(layers)
+def test_missing_or_unreadable_video_is_a_warning(flies13, tmp_path):
+    broken = tmp_path / "broken.mp4"
+    broken.write_text("not a video")
+    for video in (tmp_path / "gone.mp4", broken):
+        with pytest.warns(SkelmaeWarning, match=video.name):
+            layers = tracks_to_layers(flies13.replace(video_path=video))
+        assert [t[2] for t in layers] == ["vectors", "points"]
+
+
+def test_no_video_under_3d_tracks(reaching_3d):
+    tracks, _ = reaching_3d
+    video = data_path(*FLIES13).with_suffix(".mp4")
+    with pytest.warns(SkelmaeWarning, match="3D"):
+        layers = tracks_to_layers(tracks.replace(video_path=video))
+    assert [t[2] for t in layers] == ["vectors", "points"]
 
 
 def test_video_layer_under_everything():
@@ -345,16 +367,22 @@ def test_color_cycle_is_distinct():
 def test_viewer_steps_frames(make_napari_viewer, analysis):
     from napari.layers import Layer
 
+    video = data_path(ANALYSIS[0], "20190128_113421.120s.mp4")
     viewer = make_napari_viewer(show=False)
-    for t in tracks_to_layers(analysis, video=False, trails=True):
+    for t in tracks_to_layers(analysis.replace(video_path=video), trails=True):
         viewer.add_layer(Layer.create(*t))
+    assert [x.name for x in viewer.layers] == [
+        "20190128_113421.120s video", "predictions skeleton", "predictions points",
+        "predictions trails"]
     points = viewer.layers["predictions points"]
     skeleton = viewer.layers["predictions skeleton"]
     assert viewer.dims.axis_labels == ("frame", "y", "x")
+    assert viewer.dims.range[0].stop >= 2999
+    assert np.array_equal(analysis.frame_index, np.arange(3000))  # row == video frame
+    segment_rows = skeleton_segments(analysis)["row"]
     for frame in (0, 1234, 2999):
         viewer.dims.set_current_step(0, frame)
-        expected = (~analysis.missing[frame]).sum()
-        assert len(points._view_indices) == expected
-        shown = points.data[points._view_indices]
-        assert (shown[:, 0] == frame).all()
+        assert len(points._view_indices) == (~analysis.missing[frame]).sum()
+        assert (points.data[points._view_indices, 0] == frame).all()
+        assert len(skeleton._view_indices) == (segment_rows == frame).sum() > 0
         assert (skeleton.data[skeleton._view_indices, 0, 0] == frame).all()

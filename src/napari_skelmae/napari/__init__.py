@@ -1,0 +1,1 @@
+"""napari side of napari-skelmae: layer conversions, npe2 hooks and dock widgets."""
