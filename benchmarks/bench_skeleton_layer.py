@@ -19,26 +19,30 @@ explicit colours).
 Shapes are only built up to ``--shapes-max-frames`` (default 10800): the 1-hour Shapes
 layer alone takes over 6 minutes and 7 GB.
 
-Results (napari 0.9.2, PyQt6 under xvfb, 2 shared cores; timings vary by ~2x between runs
-on this machine, the ratios do not):
+Results (napari 0.9.2, PyQt6 under xvfb, 2 cores shared with other work, so single
+timings vary by up to 2x; run with ``--shapes-max-frames 108000``, 25 minutes):
 
-    frames    items       kind  tuple s  build s   MB kept   add s  step ms
-      3000    70454    vectors     0.01     0.02         7    0.06      3.5
-      3000    70454     shapes     0.01    10.26       213    0.56    186
-     10800   253757    vectors     0.04     0.06        16    0.07      5.3
-     10800   253757     shapes     0.02    38.67       716    2.14    636
-     36000   845448    vectors     0.13     0.16        45    0.09     11.8
-     36000   845448     shapes     0.12   118.18      2395    6.31   2121
-    108000  2536344    vectors     0.41     0.39       132    0.13     36.2
-    108000  2536344     shapes     0.32   376.46      7210   18.02   6290
-    108000  2753064     points     0.45     0.47        98    0.10     12.3
-    108000  2536344  vectors C      -       0.71       131    2.04    565
-    108000  2753064   points C      -       0.49        98    1.05    274
-    colouring 2.75 M points: colour cycle over a feature 0.87 s, explicit colours 0.07 s
+     frames     items       kind  tuple s  build s  MB kept   add s  step ms
+       3000     70454    vectors     0.02     0.14       10    0.06      3.6
+       3000     70454     shapes     0.02    10.22      219    0.56    179.7
+       3000     76474     points     0.01     0.14       12    0.08      4.3
+      10800    253757    vectors     0.05     0.18       25    0.06      4.7
+      10800    253757     shapes     0.07    34.00      773    1.80    609.0
+      10800    275425     points     0.04     0.20       35    0.06      3.9
+      36000    845448    vectors     0.24     0.29       73    0.09     12.3
+      36000    845448     shapes     0.20   140.29     2468   11.30   3040.4
+      36000    917688     points     0.11     0.47      102    0.08      8.3
+     108000   2536344    vectors     0.84     1.10      154    0.20     39.9
+     108000   2536344     shapes     1.20   372.97     7320   20.01   7564.3
+     108000   2753064     points     0.32     0.68      243    0.16     14.8
+     108000   2536344  vectors C        -     1.43      154    2.11    584.2
+     108000   2753064   points C        -     1.46      277    1.08    282.7
+    colouring the 2.75 M points: colour cycle over a feature 1.39 s, explicit colours 0.08 s
 
-Shapes cost ~1.5 ms and ~2.8 kB per line whatever the size and a frame step grows with
-the number of lines (it walks per-shape Python objects), so the 1-hour skeleton as Shapes
-is unusable: the plugin draws the skeleton as Vectors and keeps no Shapes variant.
+Shapes cost ~0.15 ms and ~3 kB per line whatever the size, and a frame step grows with
+the number of lines (3 ms per 1000), so the 1-hour skeleton as Shapes is unusable (6 min,
+7 GB, 7.6 s per frame step) while Vectors take 1 s, 154 MB and 40 ms: the plugin draws the
+skeleton as Vectors and keeps no Shapes variant.
 """
 
 from __future__ import annotations
