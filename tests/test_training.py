@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from napari_skelmae import SkelmaeError, load_tracks
-from napari_skelmae.cli_pretrain import main as cli_main
-from napari_skelmae.cli_pretrain import parse_settings
+from napari_skelmae.cli import main as cli_main
+from napari_skelmae.cli.pretrain import parse_settings
 from napari_skelmae.model import SkeletonModel, load_model
 from napari_skelmae.models import model_class
 from napari_skelmae.training import pretrain
@@ -232,7 +232,7 @@ def test_torchrun_two_processes_train_and_write_one_file(flies_path, tmp_path):
     out = tmp_path / "model.skelmae"
     settings = [f"--set={k}={v}" for k, v in TINY["mamp"].items()]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
-           "2", "-m", "napari_skelmae.cli_pretrain", "pretrain", str(flies_path),
+           "2", "-m", "napari_skelmae.cli", "pretrain", str(flies_path),
            "--max-steps", "4", "--batch-size", "8", "--window-s", str(16 / 30),
            "--out", str(out), *settings]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO / "src")}

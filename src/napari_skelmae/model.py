@@ -114,6 +114,20 @@ class SkeletonModel:
         self.net.to(device)
         return self
 
+    @property
+    def model_id(self) -> str:
+        """Fingerprint of the current weights (what embeddings remember as their origin)."""
+        from .inference import model_fingerprint
+
+        return model_fingerprint(self.net)
+
+    def embed(self, tracks: PoseTracks, **kwargs: Any):
+        """Per-frame embeddings (frames, individuals, D), NaN where an animal is absent; see
+        :func:`napari_skelmae.inference.embed` for the options."""
+        from .inference import embed
+
+        return embed(self, tracks, **kwargs)
+
     def __repr__(self) -> str:
         steps = self.history.get("steps")
         trained = f", {steps} steps" if steps is not None else ""
@@ -325,8 +339,12 @@ class GridAverage:
         where ``present`` (B, T) count. Frames off the grid (padding) are dropped."""
         frames = model_start[:, None] + np.arange(values.shape[1])
         keep = present & (frames >= 0) & (frames < len(self.count))
-        np.add.at(self.total, frames[keep], values[keep])
-        np.add.at(self.count, frames[keep], 1)
+        # one offset at a time: the starts of a batch differ, so each fancy-indexed add has
+        # unique indices (np.add.at would be ~10x slower)
+        for j in range(values.shape[1]):
+            rows = frames[keep[:, j], j]
+            self.total[rows] += values[keep[:, j], j]
+            self.count[rows] += 1
 
     def mean(self) -> tuple[np.ndarray, np.ndarray]:
         have = self.count > 0

@@ -42,6 +42,7 @@ __all__ = [
     "normalise_window",
     "resolve_normalisation",
     "split_train_val",
+    "window_reference",
 ]
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ BATCH_KEYS = {
 }
 
 SCALES = ("none", "body_length")
+#: "frame": every frame in its own egocentric frame (posture only); "window": the whole window
+#: in the egocentric frame of one reference frame (its middle), so locomotion and turning stay
+REFERENCES = ("frame", "window")
 _SNAP = 1e-6  # model times this close (in video frames) to a video frame are that frame
 
 
@@ -88,6 +92,11 @@ class WindowConfig:
     scale
         ``"none"`` (source units) or ``"body_length"`` (divide by the recording's median
         tail-head distance).
+    reference
+        ``"window"``: one centre and heading per window, those of its middle frame (or the
+        tracked frame nearest to it), so the window keeps the animal's own translation and
+        turning (walking vs standing; MAMP's motion targets, as the papers centre whole
+        sequences). ``"frame"``: each frame centred and rotated on its own (posture only).
     max_gap_s
         Missing stretches up to this long are bridged by linear interpolation.
     temporal_patch
@@ -104,6 +113,7 @@ class WindowConfig:
     scale: str = "body_length"
     max_gap_s: float = 0.1
     temporal_patch: int = 4
+    reference: str = "frame"
 
     def __post_init__(self) -> None:
         for name in ("model_fps", "window_s", "stride_s"):
@@ -129,6 +139,10 @@ class WindowConfig:
             )
         if self.scale not in SCALES:
             raise SkelmaeError(f"WindowConfig.scale must be one of {SCALES}, got {self.scale!r}")
+        if self.reference not in REFERENCES:
+            raise SkelmaeError(
+                f"WindowConfig.reference must be one of {REFERENCES}, got {self.reference!r}"
+            )
         center = self.center
         if not isinstance(center, str):
             center = tuple(center) if isinstance(center, Sequence) else center
@@ -215,13 +229,15 @@ class Normalisation:
     ``center``: indices whose mean is the centre of each frame (missing if any of them is), or
     None for the centroid of the frame's valid keypoints. ``heading``: (tail, head) indices;
     each frame is rotated so that tail -> head points along +y; None = no rotation. ``scale``:
-    ``"none"`` or ``"body_length"``.
+    ``"none"`` or ``"body_length"``. ``reference``: ``"frame"`` or ``"window"`` (one centre and
+    heading for the whole window, see :class:`WindowConfig`).
     """
 
     keypoint_names: tuple[str, ...]
     center: tuple[int, ...] | None
     heading: tuple[int, int] | None
     scale: str = "none"
+    reference: str = "frame"
 
     def describe(self) -> str:
         names = self.keypoint_names
@@ -235,7 +251,8 @@ class Normalisation:
             if self.heading is None
             else f"{names[self.heading[0]]} -> {names[self.heading[1]]} along +y"
         )
-        return f"centre {centre}; heading {heading}; scale {self.scale}"
+        return (f"centre {centre}; heading {heading}; scale {self.scale}; one reference per "
+                f"{self.reference}")
 
     def to_dict(self) -> dict[str, Any]:
         """Keypoints by name, so that a saved model can check the skeleton it meets."""
@@ -245,18 +262,19 @@ class Normalisation:
             "center": None if self.center is None else [names[i] for i in self.center],
             "heading": None if self.heading is None else [names[i] for i in self.heading],
             "scale": self.scale,
+            "reference": self.reference,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalisation:
-        known = {"keypoint_names", "center", "heading", "scale"}
+        known = {"keypoint_names", "center", "heading", "scale", "reference"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise SkelmaeError(f"unknown Normalisation keys {unknown}; known keys: {sorted(known)}")
         names = tuple(d["keypoint_names"])
         center = None if d.get("center") is None else _indices(d["center"], names, "centre")
         heading = None if d.get("heading") is None else _indices(d["heading"], names, "heading")
-        return cls(names, center, heading, d.get("scale", "none"))
+        return cls(names, center, heading, d.get("scale", "none"), d.get("reference", "frame"))
 
 
 _LIMB = ("leg", "wing", "paw", "ear", "eye", "arm", "hand", "foot", "tail", "knee", "elbow",
@@ -369,7 +387,7 @@ def resolve_normalisation(
     else:
         center = _indices(config.center, names, "centre")
 
-    norm = Normalisation(names, center, heading, config.scale)
+    norm = Normalisation(names, center, heading, config.scale, config.reference)
     logger.info("windows: %s", norm.describe())
     return norm
 
@@ -408,10 +426,14 @@ def normalise_window(
     """Egocentric coordinates of ``positions`` (..., T, V, C), NaN = missing.
 
     Per frame: subtract the centre, rotate about z by ``angle`` (heading to +y), divide by
-    ``scale``. A frame whose centre or heading is missing becomes entirely invalid.
+    ``scale``. With ``reference="frame"`` each frame has its own centre and angle, and a frame
+    whose centre or heading is missing becomes entirely invalid; with ``"window"`` every frame
+    takes those of the window's reference frame (see :func:`window_reference`).
     """
     p = np.asarray(positions, dtype=np.float32)
     centre, angle = _reference(p, normalisation)
+    if normalisation.reference == "window":
+        centre, angle = window_reference(centre, angle)
     d = p - centre[..., None, :]
     if normalisation.heading is not None:
         c, s = np.cos(angle)[..., None], np.sin(angle)[..., None]
@@ -423,6 +445,22 @@ def normalise_window(
     valid = ~np.isnan(d[..., 0])
     d[~valid] = 0.0
     return Normalised(d, valid, centre, angle)
+
+
+def window_reference(centre: np.ndarray, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame references (..., T, C) and (..., T) -> those of one frame, repeated over T.
+
+    The frame is the middle one, or the frame with a reference nearest to it (the earlier on a
+    tie); a window without any stays NaN (all invalid)."""
+    t = angle.shape[-1]
+    ok = np.isfinite(angle) & np.isfinite(centre).all(-1)
+    distance = np.abs(np.arange(t) - (t - 1) / 2.0) + np.arange(t) * 1e-6
+    pick = np.where(ok, distance, np.inf).argmin(-1)[..., None]  # (..., 1)
+    ref_angle = np.take_along_axis(angle, pick, -1)
+    ref_centre = np.take_along_axis(centre, pick[..., None], -2)
+    ref_angle = np.where(ok.any(-1, keepdims=True), ref_angle, np.nan)
+    return (np.broadcast_to(ref_centre, centre.shape).copy(),
+            np.broadcast_to(ref_angle, angle.shape).copy())
 
 
 def denormalise_window(x, center, angle, scale=1.0):

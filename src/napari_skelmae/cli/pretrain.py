@@ -1,7 +1,7 @@
 """``skelmae pretrain``: train a masked skeleton model from the command line.
 
 Works the same in one process and under ``torchrun --nproc-per-node N -m
-napari_skelmae.cli_pretrain pretrain ...`` (DistributedDataParallel; only process 0 shows
+napari_skelmae.cli pretrain ...`` (DistributedDataParallel; only process 0 shows
 progress and writes files). Bad input prints one line naming the file and the problem and
 exits with status 2.
 """
@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
-from .errors import SkelmaeError
+from ..errors import SkelmaeError
 
-__all__ = ["add_pretrain_parser", "cmd_pretrain", "main", "parse_settings"]
+__all__ = ["add_pretrain_parser", "cmd_pretrain", "parse_settings"]
 
 METHOD_NAMES = ("mamp", "skeleton2vec", "skeletonmae", "msae")
 
@@ -109,7 +108,7 @@ class _ProgressDisplay:
 def _window(args: argparse.Namespace, fps: float | None) -> dict[str, Any] | None:
     if args.window_s is None and args.model_fps is None:
         return None
-    from .windows import WindowConfig
+    from ..windows import WindowConfig
 
     if fps is None:
         raise SkelmaeError("the frame rate of the tracks is unknown; pass --fps")
@@ -123,8 +122,8 @@ def _window(args: argparse.Namespace, fps: float | None) -> dict[str, Any] | Non
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from .io import load_tracks
-    from .training import is_main_process, pretrain
+    from ..io import load_tracks
+    from ..training import is_main_process, pretrain
 
     main_process = is_main_process()
     out = Path(args.out)
@@ -179,26 +178,3 @@ def _cancel_on_interrupt(cancel: threading.Event):
         print("\nskelmae: stopping after this step (Ctrl-C again to abort)", file=sys.stderr)
 
     return signal.signal(signal.SIGINT, handler)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m napari_skelmae.cli_pretrain pretrain FILES... --out model.skelmae``."""
-    parser = argparse.ArgumentParser(prog="skelmae")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    add_pretrain_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="skelmae: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except SkelmaeError as e:
-        if args.debug:
-            raise
-        print(f"skelmae: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("skelmae: aborted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m napari_skelmae.cli_pretrain`
-    sys.exit(main())

@@ -1,26 +1,19 @@
-"""The ``skelmae`` command line: the same core as the widgets, for terminals and GPU servers.
-
-Errors on bad input print one line naming the file and the problem (exit status 2), never a
-traceback; ``--debug`` shows the traceback when one is wanted.
-"""
+"""``skelmae info`` and ``skelmae view``: what a tracks file holds, and napari over it."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .errors import SkelmaeError, SkelmaeWarning
+from ..errors import SkelmaeError
 
 
 def _tracks_arg(args: argparse.Namespace) -> Path:
     if getattr(args, "sample", False):
-        from .sample_data import sample_path
+        from ..sample_data import sample_path
 
         return sample_path()
     if not args.file:
@@ -29,11 +22,11 @@ def _tracks_arg(args: argparse.Namespace) -> Path:
 
 
 def _load(args: argparse.Namespace):
-    from .io import load_tracks
+    from ..io import load_tracks
 
     tracks = load_tracks(_tracks_arg(args), fps=args.fps)
     if getattr(args, "merge_fragments", False):
-        from .identity import merge_fragmented_tracks
+        from ..identity import merge_fragmented_tracks
 
         tracks = merge_fragmented_tracks(tracks)
     return tracks
@@ -86,8 +79,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_view(args: argparse.Namespace) -> int:
     import napari
 
-    from .napari.layers import tracks_to_layers
-    from .napari.console import add_layer_tuples
+    from ..napari.layers import tracks_to_layers
+    from ..napari.console import add_layer_tuples
 
     tracks = _load(args)
     viewer = napari.Viewer(title=f"napari-skelmae: {tracks.source_path.name}")
@@ -125,15 +118,8 @@ def zoom_to_animals(viewer, tracks, frame: int | None) -> None:
     canvas = min(viewer.window._qt_viewer.canvas.size)  # pixels of the shorter canvas side
     viewer.camera.zoom = canvas / extent
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="skelmae",
-        description="napari-skelmae: pose tracks to behaviour with masked skeleton models.",
-    )
-    parser.add_argument("--version", action="version", version=f"napari-skelmae {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_tracks_parsers(sub) -> None:
+    """The ``info`` and ``view`` commands."""
 
     def tracks_command(name: str, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
@@ -158,32 +144,3 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zoom-to-animals", action="store_true",
                    help="centre and zoom the view on the animals")
     p.set_defaults(func=cmd_view)
-    return parser
-
-
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Our warnings as one readable line; library warnings keep their usual form."""
-    if issubclass(category, SkelmaeWarning):
-        print(f"skelmae: warning: {message}", file=sys.stderr)
-    else:
-        print(warnings.formatwarning(message, category, filename, lineno, line), file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("default")
-            warnings.simplefilter("ignore", DeprecationWarning)  # libraries' own, not the user's
-            warnings.showwarning = _show_warning
-            return int(args.func(args) or 0)
-    except SkelmaeError as e:
-        if args.debug:
-            raise
-        print(f"skelmae: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m napari_skelmae.cli`
-    sys.exit(main())

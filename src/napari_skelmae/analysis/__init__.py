@@ -1,0 +1,1 @@
+"""Behaviour analysis on per-frame embeddings: clusters, labels, classifiers, bouts (no Qt)."""

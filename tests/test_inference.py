@@ -1,0 +1,111 @@
+"""Per-frame embeddings on real recordings: shape, the NaN contract, windows averaged per frame,
+batch independence, the model fingerprint. Weights barely matter for these contracts, so the
+networks are tiny and trained for a handful of steps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from napari_skelmae import SkelmaeError, load_tracks, merge_fragmented_tracks
+from napari_skelmae.inference import Embeddings
+from napari_skelmae.training import pretrain
+from napari_skelmae.windows import TimeGrid
+
+from .conftest import data_path
+
+TINY_MAMP = dict(dim=32, depth=1, heads=2, decoder_dim=32, decoder_depth=1, decoder_heads=2)
+WINDOW = dict(window_s=16 / 30, stride_s=8 / 30)
+
+
+def _tiny(tracks, **window):
+    return pretrain(tracks, "mamp", max_steps=3, batch_size=8, precision="float32",
+                    window={**WINDOW, **window}, val_fraction=0.0, **TINY_MAMP)
+
+
+@pytest.fixture(scope="module")
+def mouse():
+    # one mouse, 4 bodyparts, 2330 frames at 30 fps: model frames are video frames
+    return load_tracks(data_path("dlc_openfield", "predictions",
+                                 "m3v1mp4DLC_resnet50_openfieldAug20shuffle1_30000.h5"), fps=30)
+
+
+@pytest.fixture(scope="module")
+def flies():
+    return load_tracks(data_path("sleap_analysis_example", "predictions.slp"))
+
+
+def test_shape_dtype_and_fingerprint(flies):
+    model = _tiny(flies)
+    emb = model.embed(flies)
+    assert isinstance(emb, Embeddings) and isinstance(emb, np.ndarray)
+    assert emb.shape == (flies.n_frames, flies.n_individuals, model.net.feature_dim)
+    assert emb.dtype == np.float32
+    assert emb.model_id == model.model_id
+    assert emb[10:20].model_id == model.model_id  # slicing keeps the origin
+    present = ~flies.missing.all(axis=2)
+    assert np.isfinite(emb[present]).all(axis=-1).mean() > 0.99
+    # another model (other weights) has another fingerprint
+    other = pretrain(flies, "mamp", max_steps=3, batch_size=8, precision="float32", seed=1,
+                     window=WINDOW, val_fraction=0.0, **TINY_MAMP)
+    assert other.model_id != model.model_id
+
+
+def test_nan_exactly_where_the_animal_is_absent():
+    # fragmented SLEAP tracks joined into 2 flies: frames where one fly is lost are real
+    tracks = merge_fragmented_tracks(
+        load_tracks(data_path("sleap_centered_pair", "centered_pair_predictions.slp")))
+    present = ~tracks.missing.all(axis=2)
+    assert (~present).any() and present.any()
+    emb = _tiny(tracks).embed(tracks)
+    finite = np.isfinite(emb).all(axis=-1)
+    assert np.isnan(emb).all(axis=-1)[finite == False].all()  # noqa: E712  rows are all-NaN or finite
+    assert not finite[~present].any()  # absent -> NaN
+    assert finite[present].mean() > 0.95  # present -> an embedding (but for reference-less rows)
+
+
+def test_each_frame_averages_the_windows_covering_it(mouse):
+    model = _tiny(mouse)
+    assert mouse.fps == model.window.model_fps == 30  # model frame k = row k
+    stride = 4
+    emb = model.embed(mouse, stride_frames=stride)
+    T = model.window.n_frames
+    # by hand: every window's per-frame features, summed per model frame
+    grid = TimeGrid.of(mouse, model.window)
+    total = np.zeros((grid.n_frames, emb.shape[-1]))
+    count = np.zeros(grid.n_frames)
+    for batch in model.sliding_windows(mouse, 0, stride_frames=stride, batch_size=1000):
+        with torch.no_grad():
+            f = model.net.frame_features(batch["x"], batch["valid"]).numpy()
+        seen = batch["valid"].any(-1).numpy()
+        for w, start in enumerate(batch["model_start"].numpy()):
+            total[start:start + T][seen[w]] += f[w][seen[w]]
+            count[start:start + T][seen[w]] += 1
+    k = 1000  # a frame in the middle, covered by T / stride windows
+    assert count[k] == T // stride
+    np.testing.assert_allclose(emb[k, 0], total[k] / count[k], rtol=1e-4, atol=1e-5)
+
+
+def test_batches_do_not_change_the_result(mouse):
+    model = _tiny(mouse)
+    a = model.embed(mouse, batch_size=7)
+    b = model.embed(mouse, batch_size=512)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, equal_nan=True)
+
+
+def test_unordered_rows_get_their_own_embedding(mouse):
+    model = _tiny(mouse)
+    emb = model.embed(mouse)
+    order = np.random.default_rng(0).permutation(mouse.n_frames)
+    shuffled = mouse.sel(frames=order)
+    np.testing.assert_allclose(model.embed(shuffled), emb[order], rtol=1e-4, atol=1e-5,
+                               equal_nan=True)
+
+
+def test_incompatible_tracks_are_refused(mouse, flies):
+    model = _tiny(mouse)
+    with pytest.raises(SkelmaeError, match="missing"):
+        model.embed(flies)
+    with pytest.raises(SkelmaeError, match="batch_size"):
+        model.embed(mouse, batch_size=0)
