@@ -48,6 +48,7 @@ from ..tracks import PoseTracks
 
 __all__ = [
     "color_cycle",
+    "label_layers",
     "layers_to_tracks",
     "point_size",
     "skeleton_segments",
@@ -482,3 +483,72 @@ def _skeleton_edges(skeleton: Any, kp_names: tuple[str, ...]) -> list:
             "The skeleton layer belongs to other tracks (its keypoints differ from the points')."
         )
     return facts["edges"]
+
+
+# ------------------------------------------------------------------- behaviour labels
+#: the category of rows without a label (cluster -1, unlabelled behaviour)
+NO_LABEL = "none"
+
+
+def label_layers(
+    points: Any,
+    codes: np.ndarray,
+    names: list[Any] | tuple[Any, ...],
+    *,
+    column: str = "cluster",
+    skeleton: Any = None,
+    color: bool = True,
+) -> None:
+    """Put per-(frame, individual) labels on the points (and skeleton) layer of some tracks.
+
+    ``codes`` (frames, individuals) indexes ``names`` (-1 = no label) for the rows of the
+    tracks the layer was made from (``layers_to_tracks(points).frame_index``). Every point and
+    skeleton segment gets a categorical feature ``column`` (the row's label for its animal, or
+    :data:`NO_LABEL`) and, with ``color``, is coloured by it with the palette the ethogram and
+    embedding map use (``plots.category_colors``), so one behaviour has one colour
+    everywhere. The names are recorded in ``metadata["skelmae"]["labels"][column]``. Works on
+    napari layer objects (napari keeps the colours in step when features change).
+    """
+    from ..plots import UNLABELLED_COLOR, category_colors
+
+    _, _, meta = _layer_parts(points, "points")
+    facts = meta.get(METADATA_KEY) if isinstance(meta, dict) else None
+    if not isinstance(facts, dict) or facts.get("role") != "points":
+        raise SkelmaeError("label_layers needs a points layer made by napari-skelmae.")
+    if isinstance(points, tuple):
+        raise SkelmaeError("label_layers needs napari layers (viewer.layers[...]), not tuples.")
+    frame_index = np.asarray(facts["frame_index"], dtype=np.int64)
+    ind_names = tuple(facts["individual_names"])
+    codes = np.asarray(codes)
+    if codes.shape != (len(frame_index), len(ind_names)):
+        raise SkelmaeError(
+            f"labels of shape {codes.shape} do not fit the layer's tracks: {len(frame_index)} "
+            f"frames x {len(ind_names)} individuals"
+        )
+    labels = [str(n) for n in names]
+    if NO_LABEL in labels or len(set(labels)) != len(labels):
+        raise SkelmaeError(f"label names must be unique and not {NO_LABEL!r}: {labels}")
+    categories = [*labels, NO_LABEL]
+    palette = {**category_colors(labels), NO_LABEL: UNLABELLED_COLOR}
+    cycle = {k: np.asarray(palette[k], dtype=np.float32) for k in categories}
+    for layer in (points, skeleton):
+        if layer is None:
+            continue
+        data = np.asarray(layer.data)
+        frames = data[:, 0] if data.ndim == 2 else data[:, 0, 0]
+        rows = _rows_of_frames(frames, frame_index)
+        individual = _codes(layer.features, "individual", ind_names)
+        values = codes[rows, individual] if len(rows) else np.zeros(0, np.int64)
+        values = np.where((values >= 0) & (values < len(labels)), values, len(labels))
+        features = layer.features.copy()
+        features[column] = pd.Categorical.from_codes(values, categories=categories)
+        layer.features = features
+        if color and len(data):
+            if layer is points:
+                layer.face_color_cycle = cycle
+                layer.face_color = column
+            else:
+                layer.edge_color_cycle = cycle
+                layer.edge_color = column
+    facts.setdefault("labels", {})[column] = labels
+
