@@ -35,5 +35,8 @@ if ! ls .cache/wheels/torch-* >/dev/null 2>&1; then
 fi
 VIRTUAL_ENV=$PWD/.venv .venv/bin/uv pip install -q --find-links .cache/wheels .cache/wheels/torch-*.whl
 VIRTUAL_ENV=$PWD/.venv .venv/bin/uv pip install -q --find-links .cache/wheels -e ".[all,test]"
+# Machines here set PYTHONDONTWRITEBYTECODE=1, so nothing caches bytecode on import: without this
+# every process recompiles torch._dynamo, sympy, napari... (~15 s per process and test subprocess)
+.venv/bin/python -m compileall -q -j 0 .venv/lib/python3*/site-packages >/dev/null || true
 echo "$HASH" > "$STAMP"
 echo "[setup] done: $(.venv/bin/python -c 'import torch, napari; print("torch", torch.__version__, "napari", napari.__version__)')"

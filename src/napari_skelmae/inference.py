@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from .embeddings import Embeddings
 from .errors import SkelmaeError
 from .tracks import PoseTracks
 from .windows import TimeGrid
@@ -28,27 +29,6 @@ if TYPE_CHECKING:
     from .model import SkeletonModel
 
 __all__ = ["Embeddings", "embed", "model_fingerprint"]
-
-
-class Embeddings(np.ndarray):
-    """Per-frame embeddings (frames, individuals, D) float32, NaN where an animal is absent.
-
-    An ndarray in every respect; ``model_id`` (the fingerprint of the model's weights, or
-    None for arrays of unknown origin) survives slicing and copying, and is checked by
-    :func:`napari_skelmae.cluster` and the behaviour classifiers."""
-
-    model_id: str | None
-
-    def __new__(cls, values: np.ndarray, model_id: str | None = None) -> Embeddings:
-        out = np.asarray(values, dtype=np.float32).view(cls)
-        out.model_id = model_id
-        return out
-
-    def __array_finalize__(self, obj) -> None:
-        self.model_id = getattr(obj, "model_id", None)
-
-    def __reduce__(self):  # pickling an ndarray subclass drops attributes otherwise
-        return (Embeddings, (np.asarray(self), self.model_id))
 
 
 def model_fingerprint(net: torch.nn.Module) -> str:
