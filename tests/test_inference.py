@@ -109,3 +109,37 @@ def test_incompatible_tracks_are_refused(mouse, flies):
         model.embed(flies)
     with pytest.raises(SkelmaeError, match="batch_size"):
         model.embed(mouse, batch_size=0)
+
+
+def test_default_stride_makes_embeddings_independent_of_window_placement(mouse):
+    """Tokens carry their position in the window; with the default stride (one patch) every
+    frame is seen at every position, so cutting the windows elsewhere (the recording started
+    2 frames later) barely changes a frame's embedding, unlike half-window strides."""
+    model = _tiny(mouse)
+    later = mouse.sel(frames=slice(2, None))
+    half = model.window.n_frames // 2
+
+    def change(stride):
+        a = model.embed(mouse, stride_frames=stride)[2 + 100:-100]
+        b = model.embed(later, stride_frames=stride)[100:-100]
+        return float(np.nanmean(np.linalg.norm(a - b, axis=-1))
+                     / np.nanmean(np.linalg.norm(a - np.nanmean(a, axis=0), axis=-1)))
+
+    default, coarse = change(None), change(half)
+    assert default < 0.5 * coarse, (default, coarse)
+
+
+def test_progress_and_cancel(mouse):
+    model = _tiny(mouse)
+    seen = []
+    model.embed(mouse, batch_size=64, progress=lambda done, total: seen.append((done, total)))
+    assert len(seen) > 1 and seen[-1][0] == seen[-1][1]
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    calls = []
+
+    def stop():
+        calls.append(1)
+        return len(calls) > 2
+
+    with pytest.raises(SkelmaeError, match="cancelled"):
+        model.embed(mouse, batch_size=64, cancel=stop)

@@ -14,8 +14,9 @@ one model's embeddings can refuse another model's.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -49,14 +50,24 @@ def embed(
     keypoint_map: Mapping[str, str] | None = None,
     stride_frames: int | None = None,
     batch_size: int = 256,
+    progress: Callable[[int, int], Any] | None = None,
+    cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> Embeddings:
     """Per-frame embeddings (frames, individuals, D) of ``tracks`` (rows as in ``tracks``).
 
-    Every model frame is covered by windows starting every ``stride_frames`` model frames
-    (default half a window); a frame's embedding is the mean over the windows covering it of
-    the encoder's per-frame feature (tokens averaged over the tracked keypoints), linearly
-    interpolated from the model's time grid to the video frames of the rows. NaN where the
-    animal is absent from a row (no tracked keypoint), or where no window saw it tracked.
+    Every model frame is covered by windows starting every ``stride_frames`` model frames; a
+    frame's embedding is the mean over the windows covering it of the encoder's per-frame
+    feature (its tokens averaged over the tracked keypoints), linearly interpolated from the
+    model's time grid to the video frames of the rows. NaN where the animal is absent from a
+    row (no tracked keypoint), or where no window saw it tracked.
+
+    The default stride, one temporal patch (at most 16 windows per frame), makes every frame
+    seen at every token position of a window: a token's feature carries its position
+    embedding, and with a stride of half a window the average would still depend on where
+    the frame falls in the window (clusters then flicker with the stride's period).
+
+    ``progress(done, total)`` is called after each batch of windows; ``cancel`` (an Event or
+    a function returning True) stops before the next batch with a SkelmaeError.
     """
     from .model import GridAverage, grid_to_rows
 
@@ -73,20 +84,27 @@ def embed(
     grid = TimeGrid.of(mapped, config)
     present = ~mapped.missing.all(axis=2)  # (frames, individuals)
     device = model.device
+    T = config.n_frames
+    stride = stride_frames or max(int(net.temporal_patch), T // 16)
+    todo = [i for i in range(mapped.n_individuals) if present[:, i].any()]
+    per_individual = -(-max(grid.n_frames - T, 0) // stride) + 1  # windows of iter_windows
+    total, done = per_individual * len(todo), 0
     was_training = net.training
     net.eval()
     try:
-        for individual in range(mapped.n_individuals):
-            if not present[:, individual].any():
-                continue
+        for individual in todo:
             accumulator = GridAverage(grid.n_frames, (dim,))
-            for batch in model.sliding_windows(mapped, individual, config, stride_frames,
-                                               batch_size):
+            for batch in model.sliding_windows(mapped, individual, config, stride, batch_size):
+                if _cancelled(cancel):
+                    raise SkelmaeError(f"embedding{where} cancelled")
                 valid = batch["valid"]
                 with torch.no_grad():
                     features = net.frame_features(batch["x"].to(device), valid.to(device))
                 accumulator.add(batch["model_start"].numpy(), features.float().cpu().numpy(),
                                 valid.any(dim=2).numpy())
+                done += len(valid)
+                if progress is not None:
+                    progress(done, total)
             values, have = accumulator.mean()
             rows, ok = grid_to_rows(values, have, grid, mapped.frame_index)
             keep = ok & present[:, individual]
@@ -94,3 +112,9 @@ def embed(
     finally:
         net.train(was_training)
     return Embeddings(out, model_id=model_fingerprint(net))
+
+
+def _cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
+    if cancel is None:
+        return False
+    return cancel.is_set() if isinstance(cancel, threading.Event) else bool(cancel())

@@ -1,6 +1,7 @@
 """The ``skelmae`` command line: the same core as the widgets, for terminals and GPU servers.
 
-One module per group of commands (``tracks``: info, view; ``pretrain``); this module builds
+One module per group of commands (``tracks``: info, view; ``pretrain``; ``analysis``: embed,
+cluster, classify; ``demo``); this module builds
 the parser and turns our errors into one line on stderr. ``python -m napari_skelmae.cli`` and
 ``torchrun ... -m napari_skelmae.cli pretrain ...`` run :func:`main`.
 
@@ -17,6 +18,8 @@ import warnings
 
 from .. import __version__
 from ..errors import SkelmaeError, SkelmaeWarning
+from .analysis import add_analysis_parsers
+from .demo import add_demo_parser
 from .pretrain import add_pretrain_parser
 from .tracks import add_tracks_parsers, tracks_summary  # noqa: F401  (tracks_summary: API)
 
@@ -31,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_tracks_parsers(sub)
     add_pretrain_parser(sub)
+    add_analysis_parsers(sub)
+    add_demo_parser(sub)
     return parser
 
 

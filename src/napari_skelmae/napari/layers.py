@@ -439,7 +439,11 @@ def _layer_parts(layer: Any, layer_type: str) -> tuple[Any, pd.DataFrame, dict]:
             )
         data, kwargs, _ = layer
         return data, pd.DataFrame(kwargs.get("features", {})), kwargs.get("metadata") or {}
-    if type(layer).__name__.lower() != layer_type:
+    from napari.layers import Points, Vectors
+
+    # isinstance, not the class name: napari hands plugin widgets proxies of its layers
+    cls = {"points": Points, "vectors": Vectors}[layer_type]
+    if not isinstance(layer, cls):
         raise SkelmaeError(f"Expected a {layer_type} layer, got {type(layer).__name__}.")
     return layer.data, layer.features, layer.metadata
 

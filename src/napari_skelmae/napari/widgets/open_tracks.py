@@ -1,4 +1,4 @@
-"""Dock widgets: thin magicgui front-ends over the core.
+"""Open tracks: a thin magicgui front-end over load_tracks and tracks_to_layers.
 
 (No ``from __future__ import annotations`` here: napari injects the viewer only when the
 ``napari_viewer`` annotation is the real class, not a string.)
@@ -14,16 +14,16 @@ from magicgui import magic_factory
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 
-from ..errors import SkelmaeError
-from .console import add_layer_tuples
+from ...errors import SkelmaeError
+from ..console import add_layer_tuples
 
 TRACK_FILTER = "Pose tracks (*.slp *.h5 *.hdf5 *.csv *.csv.gz *.nc *.nwb)"
 
 
 def _load(path: Path, fps: float, merge_fragments: bool, trails: bool):
-    from ..identity import merge_fragmented_tracks
-    from ..io import load_tracks
-    from .layers import tracks_to_layers
+    from ...identity import merge_fragmented_tracks
+    from ...io import load_tracks
+    from ..layers import tracks_to_layers
 
     tracks = load_tracks(path, fps=fps or None)
     if merge_fragments:
@@ -49,8 +49,6 @@ def open_tracks_widget(
     if not str(path) or not Path(path).is_file():
         show_error(f"Choose a tracks file first ('{path}' is not a file).")
         return
-    worker = thread_worker(_load)(Path(path), fps, merge_fragments, trails)
-
     def _done(result):
         tracks, layer_tuples = result
         add_layer_tuples(napari_viewer, layer_tuples)
@@ -59,7 +57,9 @@ def open_tracks_widget(
     def _failed(exc: Exception):
         show_error(str(exc) if isinstance(exc, SkelmaeError) else f"{type(exc).__name__}: {exc}")
 
-    worker.returned.connect(_done)
-    worker.errored.connect(_failed)
+    # "errored" connected at creation: napari then does not also re-raise the error in the
+    # main thread
+    worker = thread_worker(_load)(Path(path), fps, merge_fragments, trails, _start_thread=False,
+                                  _connect={"returned": _done, "errored": _failed})
     worker.start()
     return worker  # the caller (a test, the console) may wait on it
