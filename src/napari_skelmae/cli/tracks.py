@@ -114,9 +114,11 @@ def zoom_to_animals(viewer, tracks, frame: int | None) -> None:
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     extent = float(max(hi - lo)) * 2.0 + 1.0
     cx, cy = (lo + hi)[:2] / 2
-    viewer.camera.center = (float(cy), float(cx))
+    # napari 0.9 moved the camera to viewer.scene.camera (viewer.camera is deprecated)
+    camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera
+    camera.center = (float(cy), float(cx))
     canvas = min(viewer.window._qt_viewer.canvas.size)  # pixels of the shorter canvas side
-    viewer.camera.zoom = canvas / extent
+    camera.zoom = canvas / extent
 
 def add_tracks_parsers(sub) -> None:
     """The ``info`` and ``view`` commands."""
