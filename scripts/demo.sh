@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample recording. Until the pipeline issues land this is:
-# what was read (`skelmae info`) and a rendered screenshot of the tracks over the video.
+# The main job: the whole pipeline on the bundled two-fly sample recording (skelmae demo):
+# pretrain a small model, embed every frame, cluster behaviours, write the results files and
+# save napari with the flies coloured by cluster and the ethogram. A few minutes on a CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:-out}
-mkdir -p "$OUT"
+OUT=${1:-out/demo}
 .venv/bin/skelmae info --sample
-.venv/bin/skelmae view --sample --frame 100 --size 1400x900 --screenshot "$OUT/sample_frame100.png"
-.venv/bin/skelmae view --sample --frame 100 --size 1400x900 --zoom-to-animals --with-ui \
-  --screenshot "$OUT/sample_frame100_zoom.png"
+.venv/bin/skelmae demo --out "$OUT"
