@@ -107,8 +107,10 @@ def check_bouts(
         bad = values.isna() | (values != np.round(values))
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise SkelmaeError(f"{source}: row {row}: {column} {bouts[column].iloc[row]!r} is "
-                               "not a whole frame number")
+            value = bouts[column].iloc[row]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise SkelmaeError(f"{source}: row {row}: {column} {value!r} is not a whole frame "
+                               "number")
         out[column] = values.astype(np.int64)
     out["individual"] = out["individual"].astype(str)
     out["behaviour"] = out["behaviour"].astype(str)
@@ -194,24 +196,59 @@ def remove_short_bouts(codes: np.ndarray, frame_index: np.ndarray, min_frames: i
 
 
 def _merge_short_runs(column: np.ndarray, min_frames: int) -> np.ndarray:
-    column = column.copy()
-    while True:
-        change = np.r_[True, column[1:] != column[:-1]]
-        starts = np.flatnonzero(change)
-        stops = np.r_[starts[1:], len(column)]
-        labels, lengths = column[starts], stops - starts
-        best = None
-        for k in np.argsort(lengths, kind="stable"):
-            if lengths[k] >= min_frames:
-                break
-            if labels[k] == UNLABELLED:
-                continue
-            neighbours = [j for j in (k - 1, k + 1)
-                          if 0 <= j < len(starts) and labels[j] != UNLABELLED]
-            if neighbours:
-                best = (k, max(neighbours, key=lambda j: lengths[j]))
-                break
-        if best is None:
-            return column
-        k, j = best
-        column[starts[k]:stops[k]] = labels[j]
+    """The rule of :func:`remove_short_bouts` on one stretch, in O(runs log runs): runs in a
+    linked list, candidates in a heap keyed (length, first row) -- the order of "shortest
+    first, leftmost on ties". A run that is unlabelled, or whose neighbours are all
+    unlabelled, can never become eligible (unlabelled runs never change), so it is dropped."""
+    import heapq
+
+    column = np.asarray(column)
+    n = len(column)
+    if n == 0:
+        return column.copy()
+    change = np.r_[True, column[1:] != column[:-1]]
+    starts = np.flatnonzero(change)
+    label = column[starts].tolist()
+    length = (np.r_[starts[1:], n] - starts).tolist()
+    start = starts.tolist()
+    r = len(starts)
+    prev = list(range(-1, r - 1))
+    nxt = list(range(1, r + 1))
+    nxt[-1] = -1
+    alive = [True] * r
+    heap = [(length[k], start[k], k) for k in range(r) if length[k] < min_frames
+            and label[k] != UNLABELLED]
+    heapq.heapify(heap)
+
+    def unlink(k: int) -> None:
+        alive[k] = False
+        p, q = prev[k], nxt[k]
+        if p >= 0:
+            nxt[p] = q
+        if q >= 0:
+            prev[q] = p
+
+    while heap:
+        size, first, k = heapq.heappop(heap)
+        if not alive[k] or size != length[k] or first != start[k]:
+            continue  # stale entry
+        neighbours = [j for j in (prev[k], nxt[k]) if j >= 0 and label[j] != UNLABELLED]
+        if not neighbours:
+            continue
+        j = max(neighbours, key=lambda m: length[m])
+        # k takes j's label: k joins j, and the run on k's other side if it has that label
+        other = nxt[k] if j == prev[k] else prev[k]
+        length[j] += length[k]
+        start[j] = min(start[j], start[k])
+        unlink(k)
+        if other >= 0 and label[other] == label[j]:
+            length[j] += length[other]
+            start[j] = min(start[j], start[other])
+            unlink(other)
+        if length[j] < min_frames:
+            heapq.heappush(heap, (length[j], start[j], j))
+    out = np.empty_like(column)
+    for k in range(r):
+        if alive[k]:
+            out[start[k]:start[k] + length[k]] = label[k]
+    return out
