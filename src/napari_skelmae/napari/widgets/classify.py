@@ -3,29 +3,36 @@
 (No ``from __future__ import annotations``: napari injects the viewer only when the
 ``napari_viewer`` annotation is the real class.)
 
-Labels come from a file (BORIS, bouts CSV, per-frame CSV, SimBA: ``load_labels``) or from a
-categorical feature of the points layer. A worker trains the classifier with its grouped
+Labels come from a file (BORIS, bouts CSV, per-frame CSV, SimBA: ``load_labels``), from
+bouts labelled here while watching the video (the "Label bouts" panel,
+:mod:`.labelling`), or from a categorical feature of the points layer. A worker embeds the
+tracks if needed (progress bar, Cancel), trains the classifier with its grouped
 cross-validation (``train_classifier``) and predicts every frame; the main thread puts the
 predictions on the points (``behaviour`` feature, colours), shows the cross-validated F1 of
 each behaviour next to chance, and fills the ethogram.
 """
 
+import functools
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
 import napari
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -43,11 +50,22 @@ from ._common import (
     start_worker,
 )
 from ._views import show_ethogram
+from .embed_cluster import (
+    ProgressRelay,
+    Report,
+    check_cancel,
+    embed_with_progress,
+    finish_progress,
+    show_progress,
+)
+from .labelling import LABELS_COLUMN, LabellingPanel, labelled_bouts
 
 KINDS = ("linear", "mlp")
 #: the points feature the predictions go into
 BEHAVIOUR_COLUMN = "behaviour"
 FROM_FILE = "labels file"
+#: the bouts of the "Label bouts" panel
+LABELLED = "bouts labelled here"
 LABEL_FILTER = "Behaviour labels (*.csv *.tsv *.txt)"
 CLASSIFIER_FILTER = "napari-skelmae classifier (*.safetensors)"
 #: columns of the F1 table: (header, cv_report column)
@@ -58,10 +76,14 @@ TABLE_COLUMNS = (("behaviour", "behaviour"), ("F1", "f1"), ("chance F1", "chance
 
 def run_classify(snapshot: tuple, embeddings: Any, model: Any, model_path: Path | None,
                  labels: tuple, kind: str, cv: int | None, min_bout_frames: int | None,
-                 output: Path | None) -> dict[str, Any]:
+                 output: Path | None, *, progress: Report | None = None,
+                 cancel: threading.Event | None = None) -> dict[str, Any]:
     """The worker: tracks, embeddings (reused or computed), labels, classifier, predictions.
 
-    ``labels`` is ``("file", path)`` or ``("codes", codes, names)``."""
+    ``labels`` is ``("file", path)``, ``("bouts", bouts table)`` or ``("codes", codes,
+    names)``. ``progress(stage, done, total)`` hears of the embedding's batches and of the
+    later stages; ``cancel`` stops the embedding before its next batch, or the run between
+    stages (a SkelmaeError)."""
     from ...analysis.classify import train_classifier
     from ..layers import layers_to_tracks
 
@@ -74,16 +96,21 @@ def run_classify(snapshot: tuple, embeddings: Any, model: Any, model_path: Path 
         if model is None:
             raise SkelmaeError("Classify: no model; train one in the Pretrain widget, run "
                                "Embed & cluster, or choose a model file")
-        embeddings = model.embed(tracks)
+        embeddings = embed_with_progress(model, tracks, progress, cancel, "Classify")
+    if progress is not None:
+        progress("training", 0, 0)
     if labels[0] == "file":
         from ...analysis.labels import load_labels
 
         bouts = load_labels(labels[1], tracks=tracks)
         clf = train_classifier(embeddings, bouts, tracks=tracks, kind=kind, cv=cv)
+    elif labels[0] == "bouts":
+        clf = train_classifier(embeddings, labels[1], tracks=tracks, kind=kind, cv=cv)
     else:
         _, codes, names = labels
         clf = train_classifier(embeddings, codes, names, frame_index=tracks.frame_index,
                                kind=kind, cv=cv)
+    check_cancel(cancel, "Classify")
     codes, probabilities = clf.predict(embeddings, tracks.frame_index,
                                        min_bout_frames=min_bout_frames)
     saved = clf.save(output) if output is not None else None
@@ -133,12 +160,32 @@ class ClassifyWidget(QWidget):
         form.addRow("model file", self.model_file)
         form.addRow("save classifier", self.output)
         outer.addLayout(form)
+        self.labelling_toggle = QToolButton()
+        self.labelling_toggle.setText("Label bouts while watching the video")
+        self.labelling_toggle.setCheckable(True)
+        self.labelling_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.labelling_toggle.toggled.connect(self._show_labelling)
+        outer.addWidget(self.labelling_toggle)
+        self.labelling = LabellingPanel(napari_viewer, layer_box=self.layer_box)
+        self.labelling.activated.connect(lambda: self._show_labelling(True))
+        outer.addWidget(self.labelling, stretch=1)
+        self._show_labelling(False)
+        buttons = QHBoxLayout()
         self.run_button = QPushButton("Train && predict")
         self.run_button.clicked.connect(self.run)
-        outer.addWidget(self.run_button)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        outer.addLayout(buttons)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1)
         outer.addWidget(self.progress_bar)
+        self.relay = ProgressRelay(self)
+        self.relay.progress.connect(self._on_progress)
+        self._succeeded = False
+        self._embed_total = 0
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
         outer.addWidget(self.summary)
@@ -148,20 +195,31 @@ class ClassifyWidget(QWidget):
         self.table.verticalHeader().setVisible(False)
         outer.addWidget(self.table, stretch=1)
         self.layer_box.currentIndexChanged.connect(self._refresh_sources)
-        self.labels_source.currentTextChanged.connect(
-            lambda t: self.labels_file.setEnabled(t == FROM_FILE))
+        self.labels_source.currentTextChanged.connect(self._source_changed)
         self._refresh_sources()
+
+    def _show_labelling(self, shown: bool) -> None:
+        self.labelling.setVisible(shown)
+        self.labelling_toggle.setArrowType(Qt.ArrowType.DownArrow if shown
+                                           else Qt.ArrowType.RightArrow)
+        if self.labelling_toggle.isChecked() != shown:
+            self.labelling_toggle.setChecked(shown)
+
+    def _source_changed(self, text: str) -> None:
+        self.labels_file.setEnabled(text == FROM_FILE)
+        if text == LABELLED:
+            self._show_labelling(True)
 
     def _refresh_sources(self, index: int = 0) -> None:
         current = self.labels_source.currentText()
         self.labels_source.clear()
-        self.labels_source.addItem(FROM_FILE)
+        self.labels_source.addItems([FROM_FILE, LABELLED])
         try:
             layer = self.layer_box.layer()
         except SkelmaeError:
             return
         for column in category_columns(layer):
-            if column not in ("individual", "cluster", BEHAVIOUR_COLUMN):
+            if column not in ("individual", "cluster", BEHAVIOUR_COLUMN, LABELS_COLUMN):
                 self.labels_source.addItem(f"feature: {column}")
         self.labels_source.setCurrentIndex(max(self.labels_source.findText(current), 0))
 
@@ -173,6 +231,12 @@ class ClassifyWidget(QWidget):
                 raise SkelmaeError("Classify: choose a labels file (or a labelled feature of "
                                    "the points layer)")
             return ("file", path)
+        if source == LABELLED:
+            bouts = labelled_bouts(layer)
+            if bouts.empty:
+                raise SkelmaeError(f"Classify: no bouts labelled on '{layer.name}' yet; "
+                                   "label some with Start/End bout (or choose a labels file)")
+            return ("bouts", bouts)
         data = codes_from_points_layer(layer, source.removeprefix("feature: "))
         return ("codes", data["codes"], data["names"])
 
@@ -196,15 +260,37 @@ class ClassifyWidget(QWidget):
                        "cluster, or choose a model file")
             return None
         self._layer = layer
+        self._succeeded = False
+        self._embed_total = 0
+        cancel = self.relay.new_run()
+        self.destroyed.connect(lambda *_: cancel.set())  # the widget closed mid-run
         self.run_button.setEnabled(False)
-        self.progress_bar.setRange(0, 0)
-        self.summary.setText("training…")
+        self.cancel_button.setEnabled(True)
+        show_progress(self.progress_bar, "training" if embeddings is not None else "preparing",
+                      0, 0)
+        self.summary.setText("training…" if embeddings is not None else "embedding…")
         self.worker = start_worker(
-            run_classify, layer_snapshot(layer), embeddings, model, model_path, labels,
+            functools.partial(run_classify, progress=self.relay.progress.emit, cancel=cancel),
+            layer_snapshot(layer), embeddings, model, model_path, labels,
             self.kind.currentText(), self.cv.value() or None, self.min_bout.value() or None,
             self.output.path(), returned=self._on_returned, errored=self._on_errored,
             finished=self._on_finished)
         return self.worker
+
+    def cancel(self) -> None:
+        """Stop the run (the embedding before its next batch; training at its end)."""
+        if self.worker is not None:
+            self.relay.cancel.set()
+            self.cancel_button.setEnabled(False)
+            self.summary.setText("cancelling…")
+
+    def _on_progress(self, stage: str, done: int, total: int) -> None:
+        show_progress(self.progress_bar, stage, done, total)
+        if total > 0:
+            self._embed_total = total
+            self.summary.setText(f"{stage}: {done}/{total} windows")
+        else:
+            self.summary.setText(f"{stage}…")
 
     def _on_returned(self, result: dict[str, Any]) -> None:
         from ..layers import label_layers
@@ -218,6 +304,7 @@ class ClassifyWidget(QWidget):
         except SkelmaeError as e:
             show_error(str(e))
             return
+        self._succeeded = True
         self._fill_table(clf)
         state = session(self.viewer)
         results = state.results(layer)
@@ -250,10 +337,19 @@ class ClassifyWidget(QWidget):
             self.summary.setText("trained without cross-validation (no F1 to show)")
 
     def _on_errored(self, exc: BaseException) -> None:
+        if self.relay.cancel.is_set() and "cancelled" in str(exc):
+            self.summary.setText("cancelled; the layer is unchanged")
+            show_info("Classify: cancelled")
+            return
         self.summary.setText(f"failed: {error_text(exc)}")
         show_error(error_text(exc))
 
     def _on_finished(self) -> None:
         self.worker = None
         self.run_button.setEnabled(True)
-        self.progress_bar.setRange(0, 1)
+        self.cancel_button.setEnabled(False)
+        finish_progress(self.progress_bar, self._succeeded, self._embed_total)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.relay.cancel.set()
+        super().closeEvent(event)
