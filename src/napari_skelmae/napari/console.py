@@ -119,8 +119,9 @@ def classify_layer(
     save: Any = None,
     ethogram: bool = True,
 ):
-    """Classify, as the dock widget does: train on ``labels`` (a labels file, or a points
-    feature name holding behaviour names, e.g. one you painted), predict every frame, colour
+    """Classify, as the dock widget does: train on ``labels`` (a bouts table, a labels file, or
+    a points feature name holding behaviour names, e.g. one you painted), predict every frame,
+    colour
     the layers by behaviour and show the ethogram. Reuses the layer's embeddings from
     :func:`cluster_layer` when the model is the same. Returns the BehaviourClassifier (its
     ``cv_report`` holds the cross-validated per-class F1)."""
@@ -142,7 +143,11 @@ def classify_layer(
         model = model or (previous.model if previous is not None else state.model)
     embeddings = (previous.embeddings if previous is not None and path is None
                   and previous.model is model else None)
-    if isinstance(labels, (str, os.PathLike)) and Path(labels).is_file():
+    import pandas as pd
+
+    if isinstance(labels, pd.DataFrame):
+        spec = ("bouts", labels)
+    elif isinstance(labels, (str, os.PathLike)) and Path(labels).is_file():
         spec = ("file", Path(labels))
     elif isinstance(labels, str) and labels in layer.features:
         from .views.ethogram import codes_from_points_layer
@@ -150,8 +155,8 @@ def classify_layer(
         found = codes_from_points_layer(layer, labels)
         spec = ("codes", found["codes"], found["names"])
     else:
-        raise SkelmaeError(f"labels must be a labels file or a feature of '{layer.name}', "
-                           f"got {labels!r}")
+        raise SkelmaeError(f"labels must be a bouts table, a labels file or a feature of "
+                           f"'{layer.name}', got {labels!r}")
     result = run_classify(layer_snapshot(layer), embeddings, model, path, spec, kind, cv,
                           min_bout_frames, None if save is None else Path(save))
     clf = result["classifier"]

@@ -187,7 +187,7 @@ class EthogramView(LinkedView):
         if layer is not None:
             columns = category_columns(layer)
             self.column_box.addItems(columns)
-            preferred = [c for c in (current, "behaviour", "cluster") if c in columns]
+            preferred = [c for c in (current, "behaviour", "cluster", "labels") if c in columns]
             if preferred:
                 self.column_box.setCurrentText(preferred[0])
 
