@@ -37,10 +37,13 @@ TINY = {
 }
 # steps each method needs to learn something on 16-frame windows (measured: the coordinate
 # models pass the mean-pose baseline after about 100 steps)
-STEPS = {"mamp": 60, "skeleton2vec": 60, "skeletonmae": 200, "msae": 200}
-LR = {"mamp": None, "skeleton2vec": None, "skeletonmae": 3e-3, "msae": 3e-3}
+STEPS = {"mamp": 300, "skeleton2vec": 200, "skeletonmae": 200, "msae": 200}
+LR = {"mamp": 3e-3, "skeleton2vec": None, "skeletonmae": 3e-3, "msae": 3e-3}
 WINDOW = dict(window_s=16 / 30, stride_s=4 / 30)  # T = 16 model frames at 30 Hz
 FAST = dict(window=WINDOW, batch_size=16, precision="float32")
+#: MAMP predicts motion: one reference per window keeps the body's own motion in it (with
+#: per-frame egocentric windows the target is limb jitter only: docs/windows.md)
+WINDOW_OF = {"mamp": {**WINDOW, "reference": "window"}}
 
 
 def _needs(method: str) -> None:
@@ -78,7 +81,8 @@ def trained(flies):
         _needs(method)
         if method not in cache:
             cache[method] = pretrain(flies, method, max_steps=STEPS[method], lr=LR[method],
-                                     **FAST, **TINY[method])
+                                     **{**FAST, "window": WINDOW_OF.get(method, WINDOW)},
+                                     **TINY[method])
         return cache[method]
 
     return get
@@ -98,13 +102,24 @@ def test_short_run_lowers_held_out_loss(trained, method):
         # the mean pose is the best constant prediction of a coordinate
         assert end < trivial, (end, trivial)
     elif method == "mamp":
-        # per-token normalised motion of egocentric fly limbs is mostly tracking jitter, so a
-        # short run only reaches the trivial prediction (0); an untrained decoder is far above
-        assert end < 1.05 * trivial, (end, trivial)
+        # these are raw predictions: after MAMP's per-token normalisation much of the motion
+        # target is per-frame tracking jitter, so a short run gets only a few per cent below
+        # predicting 0 (0.83-0.97 of it over seeds 0-3; on proofread flies: the test below)
+        assert end < 0.99 * trivial, (end, trivial)
     else:
-        assert trivial is None
-        # the teacher's targets have not collapsed to one vector (data2vec's failure mode)
+        # the student predicts the final teacher's targets better than their mean does, and
+        # the targets have not collapsed to one vector (data2vec's failure mode)
+        assert end < trivial, (end, trivial)
         assert history["epochs"][-1]["target_std"] > 0.1
+
+
+def test_mamp_is_clearly_below_its_trivial_predictor_on_proofread_tracks():
+    """sleap_flies13 holds proofread (user) instances: there the motion of the masked tokens
+    is predictable from their context well beyond predicting 0 (ratio 0.68 when measured)."""
+    proofread = load_tracks(data_path("sleap_flies13", "demo-flies13-preds.slp"))
+    history = pretrain(proofread, "mamp", max_steps=100, **{**FAST, "window": WINDOW_OF["mamp"]},
+                       **TINY["mamp"]).history
+    assert history["final_val_loss"] < 0.85 * history["trivial_val_loss"], history
 
 
 # ------------------------------------------------------------------------- model files
