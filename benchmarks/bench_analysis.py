@@ -8,13 +8,21 @@ import torch
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, ".")
+from tests.test_analysis_classify import (  # noqa: E402
+    NAMES,
+    TINY,
+    WINDOW,
+    _chance,
+    _few_bouts,
+    _scores,
+    wing_labels,
+)
+
 from napari_skelmae import load_tracks  # noqa: E402
 from napari_skelmae.analysis.bouts import frames_to_bouts  # noqa: E402
 from napari_skelmae.analysis.classify import fine_tune_classifier, train_classifier  # noqa: E402
 from napari_skelmae.analysis.clustering import cluster, load_clusterer  # noqa: E402
 from napari_skelmae.training import pretrain  # noqa: E402
-from tests.test_analysis_classify import (  # noqa: E402
-    NAMES, TINY, WINDOW, _chance, _few_bouts, _scores, wing_labels)
 
 threadpool_limits(1)
 torch.set_num_threads(1)

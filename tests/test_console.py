@@ -25,8 +25,7 @@ def model():
 def _wing_bouts(tracks):
     """'spread' when a wing tip is far from the body axis (a rule on the real keypoints)."""
     k = tracks.keypoint_names
-    thorax, head = tracks.positions[:, :, k.index("thorax")], tracks.positions[:, :, k.index("head")]
-    wing = tracks.positions[:, :, k.index("wingL")]
+    thorax, head, wing = (tracks.positions[:, :, k.index(n)] for n in ("thorax", "head", "wingL"))
     axis, arm = head - thorax, wing - thorax
     cos = (axis * arm).sum(-1) / (np.linalg.norm(axis, axis=-1) * np.linalg.norm(arm, axis=-1))
     angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))

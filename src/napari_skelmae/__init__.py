@@ -60,17 +60,17 @@ _API = {
 __all__ = sorted(_API) + ["__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .analysis.bouts import bouts_to_frames, frames_to_bouts
+    from .analysis.classify import fine_tune_classifier, load_classifier, train_classifier
+    from .analysis.clustering import cluster, load_clusterer, score_cluster_counts
+    from .analysis.labels import load_labels
+    from .embeddings import Embeddings
     from .errors import (
         SkelmaeError,
         SkelmaeWarning,
         TracksFileError,
         TracksValidationError,
     )
-    from .analysis.bouts import bouts_to_frames, frames_to_bouts
-    from .analysis.classify import fine_tune_classifier, load_classifier, train_classifier
-    from .analysis.clustering import cluster, load_clusterer, score_cluster_counts
-    from .analysis.labels import load_labels
-    from .embeddings import Embeddings
     from .export import export_all, read_results, write_results
     from .identity import merge_fragmented_tracks
     from .inference import embed

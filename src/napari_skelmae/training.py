@@ -39,8 +39,7 @@ from .model import (
     read_safetensors,
     write_safetensors,
 )
-from .models import MaskedSkeletonModel, ModelSpec, build_model, model_class
-from .models.base import check_config_keys
+from .models import MaskedSkeletonModel, ModelSpec, build_model, model_class, resolve_config
 from .tracks import PoseTracks
 from .windows import WindowConfig, WindowDataset, split_train_val
 
@@ -371,24 +370,6 @@ def _resolve_augment(augment: bool | Augment | Mapping[str, Any] | None) -> Augm
     if isinstance(augment, Mapping):
         return Augment.from_dict(dict(augment))
     raise SkelmaeError(f"augment must be True, False, an Augment or a dict, got {augment!r}")
-
-
-def _model_config(method: str, preset: str | None, overrides: dict[str, Any]) -> Any:
-    """The method's Config with a preset and overrides applied (checked, not yet built)."""
-    cls = model_class(method)
-    values: dict[str, Any] = {}
-    if preset is not None:
-        if preset not in cls.presets:
-            raise SkelmaeError(
-                f"unknown preset {preset!r} for {method}; presets: {sorted(cls.presets)}"
-            )
-        values.update(cls.presets[preset])
-    check_config_keys(cls.Config, overrides, method)
-    values.update(overrides)
-    try:
-        return cls.Config(**values)
-    except TypeError as e:
-        raise SkelmaeError(f"{method}: bad option: {e}") from None
 
 
 def _no_decay(name: str, param: torch.Tensor) -> bool:
@@ -1013,7 +994,7 @@ def pretrain(
     model_class(method)  # an unknown method raises, listing the known ones
     defaults = METHOD_DEFAULTS[method]
     recordings = _as_recordings(tracks)
-    config = _model_config(method, preset, model_overrides)
+    config = resolve_config(method, preset, **model_overrides)
     window_config = _resolve_window(window, recordings[0], getattr(config, "patch", 1))
     augment_config = _resolve_augment(augment)
     epochs = _positive_int(epochs, "epochs")

@@ -79,8 +79,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_view(args: argparse.Namespace) -> int:
     import napari
 
-    from ..napari.layers import tracks_to_layers
     from ..napari.console import add_layer_tuples
+    from ..napari.layers import tracks_to_layers
 
     tracks = _load(args)
     viewer = napari.Viewer(title=f"napari-skelmae: {tracks.source_path.name}")

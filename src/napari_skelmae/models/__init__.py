@@ -23,10 +23,9 @@ def model_class(method: str) -> type[MaskedSkeletonModel]:
     return importlib.import_module(f"{__name__}.{METHODS[method]}").Model
 
 
-def build_model(
-    method: str, spec: ModelSpec, preset: str | None = None, **overrides: Any
-) -> MaskedSkeletonModel:
-    """A fresh model: the method's defaults, then a named preset, then explicit overrides."""
+def resolve_config(method: str, preset: str | None = None, **overrides: Any) -> Any:
+    """The method's Config: its defaults, then a named preset, then explicit overrides
+    (unknown options and presets refused, naming the known ones)."""
     cls = model_class(method)
     values: dict[str, Any] = {}
     if preset is not None:
@@ -37,7 +36,18 @@ def build_model(
         values.update(cls.presets[preset])
     check_config_keys(cls.Config, overrides, method)
     values.update(overrides)
-    return cls(spec, cls.Config(**values))
+    try:
+        return cls.Config(**values)
+    except TypeError as e:
+        raise SkelmaeError(f"{method}: bad option: {e}") from None
 
 
-__all__ = ["METHODS", "MaskedSkeletonModel", "ModelSpec", "build_model", "model_class"]
+def build_model(
+    method: str, spec: ModelSpec, preset: str | None = None, **overrides: Any
+) -> MaskedSkeletonModel:
+    """A fresh model: the method's defaults, then a named preset, then explicit overrides."""
+    return model_class(method)(spec, resolve_config(method, preset, **overrides))
+
+
+__all__ = ["METHODS", "MaskedSkeletonModel", "ModelSpec", "build_model", "model_class",
+           "resolve_config"]
