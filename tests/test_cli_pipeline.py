@@ -32,7 +32,11 @@ def model_path(mouse_path, tmp_path_factory):
     out = tmp_path_factory.mktemp("model") / "mouse.skelmae"
     assert main(["pretrain", str(mouse_path), "--out", str(out), "--max-steps", "30",
                  "--batch-size", "16", "--window-s", str(16 / 30), "--precision", "float32",
-                 *TINY]) == 0
+                 "--set=reference=window", *TINY]) == 0
+    # --set takes window options as well as model options
+    from napari_skelmae import load_model
+
+    assert load_model(out).window.reference == "window"
     return out
 
 

@@ -437,3 +437,16 @@ def test_export_all_without_fps_or_behaviours(flies, tmp_path):
         warnings.simplefilter("error")
         paths = export_all(tracks, only_embeddings, folder=tmp_path, stem="emb")
     assert sorted(paths) == ["csv", "parquet"]
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    """mkstemp's private 0600 must not survive into the results (colleagues read them)."""
+    import os
+    import stat
+
+    from napari_skelmae.io._common import _UMASK, atomic_output
+
+    target = tmp_path / "x.csv"
+    with atomic_output(target, "test file") as tmp:
+        tmp.write_text("a\n")
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~_UMASK

@@ -143,3 +143,19 @@ def test_progress_and_cancel(mouse):
 
     with pytest.raises(SkelmaeError, match="cancelled"):
         model.embed(mouse, batch_size=64, cancel=stop)
+
+
+@pytest.mark.parametrize("method, tiny", [
+    ("skeleton2vec", TINY_MAMP),
+    ("skeletonmae", dict(dim=32, gin_layers=1)),
+    ("msae", dict(embed_dim=16, encoder=((16, 16, 8),), decoder=((16, 16, 8),))),
+])
+def test_every_method_embeds(mouse, method, tiny):
+    # SkeletonMAE and MSAE hold 0-d tensors (a GIN eps, BatchNorm counters): the fingerprint
+    # must hash them too
+    model = pretrain(mouse, method, max_steps=2, batch_size=8, precision="float32",
+                     window=WINDOW, val_fraction=0.0, **tiny)
+    emb = model.embed(mouse)
+    assert emb.shape == (mouse.n_frames, 1, model.net.feature_dim)
+    assert np.isfinite(emb).all(axis=-1).mean() > 0.99
+    assert emb.model_id == model.model_id

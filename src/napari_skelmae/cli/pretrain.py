@@ -55,7 +55,8 @@ def add_pretrain_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=0, help="data loader processes")
     p.add_argument("--log-every", type=int, default=10, help="steps between progress updates")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="model option, e.g. --set dim=64 (JSON values: --set layer_scale=null)")
+                   help="model or window option, e.g. --set dim=64, --set reference=window "
+                        "(JSON values: --set layer_scale=null)")
     p.set_defaults(func=cmd_pretrain)
     return p
 
@@ -105,11 +106,18 @@ class _ProgressDisplay:
             self.bar.close()
 
 
-def _window(args: argparse.Namespace, fps: float | None) -> dict[str, Any] | None:
-    if args.window_s is None and args.model_fps is None:
-        return None
+def _window(args: argparse.Namespace, fps: float | None,
+            settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The window setup from --window-s / --model-fps and the WindowConfig keys among the
+    --set options (which are removed from ``settings``; the rest are model options)."""
+    import dataclasses
+
     from ..windows import WindowConfig
 
+    keys = {f.name for f in dataclasses.fields(WindowConfig)}
+    chosen = {k: settings.pop(k) for k in list(settings) if k in keys}
+    if args.window_s is None and args.model_fps is None and not chosen:
+        return None
     if fps is None:
         raise SkelmaeError("the frame rate of the tracks is unknown; pass --fps")
     window = WindowConfig.for_fps(fps).to_dict()
@@ -118,6 +126,7 @@ def _window(args: argparse.Namespace, fps: float | None) -> dict[str, Any] | Non
     if args.window_s is not None:
         window["window_s"] = args.window_s
         window["stride_s"] = args.window_s / 2
+    window.update(chosen)
     return window
 
 
@@ -130,19 +139,24 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if main_process and out.exists() and out.is_dir():
         raise SkelmaeError(f"--out '{out}' is a folder; give a file name like model.skelmae")
     recordings = [load_tracks(f, fps=args.fps) for f in args.files]
+    if recordings[0].fps is None:
+        raise SkelmaeError(f"{recordings[0].source_path}: frame rate unknown (the file says "
+                           "none and no video gave one); pass --fps")
+    settings = parse_settings(args.set)
+    window = _window(args, recordings[0].fps, settings)
     cancel = threading.Event()
     previous = _cancel_on_interrupt(cancel)
     display = _ProgressDisplay(main_process)
     try:
         model = pretrain(
-            recordings, args.method, preset=args.preset, window=_window(args, recordings[0].fps),
+            recordings, args.method, preset=args.preset, window=window,
             epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
             lr=args.lr, val_fraction=args.val_fraction, device=args.device,
             precision=args.precision, seed=args.seed, augment=not args.no_augment,
             callbacks=[display], cancel=cancel, checkpoint_dir=args.checkpoint_dir,
             checkpoint_every=args.checkpoint_every, resume=args.resume,
             num_workers=args.num_workers, log_every=args.log_every,
-            **parse_settings(args.set),
+            **settings,
         )
     finally:
         display.close()

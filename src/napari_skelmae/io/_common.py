@@ -103,6 +103,16 @@ class OutputFileError(SkelmaeError):
     """An output file could not be written (folder missing, not writable, disk full...)."""
 
 
+def _read_umask() -> int:
+    """The process umask (reading it means setting it: done once, at import, not in threads)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, what: str) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
@@ -120,6 +130,9 @@ def atomic_output(path: str | os.PathLike, what: str) -> Iterator[Path]:
         raise OutputFileError(f"Cannot write {what} '{p}': {_short(e)}") from e
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes the file private (0600) and os.replace keeps that: give the result the
+    # permissions an ordinary new file gets (0666 less the umask), as colleagues expect
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, p)
