@@ -13,10 +13,19 @@ from napari_skelmae.errors import SkelmaeError
 from napari_skelmae.masking import two_stage_mask
 from napari_skelmae.models import ModelSpec, build_model, msae, skeletonmae
 from napari_skelmae.models.blocks import sincos_1d
+from napari_skelmae.models.fill import interpolate_in_time
 
 from .conftest import data_path
 
 METHODS = ("skeletonmae", "msae")
+#: the imputation setting of each method next to its default (docs/methods/*.md, Imputation)
+VARIANTS = [
+    ("skeletonmae", {}),
+    ("skeletonmae", dict(masking="two_stage", fill="interpolate")),
+    ("msae", {}),
+    ("msae", dict(fill="interpolate")),
+]
+VARIANT_IDS = ["skeletonmae", "skeletonmae-impute", "msae", "msae-impute"]
 T = 64
 # tiny configurations: these tests check behaviour, not capacity
 TINY = {
@@ -112,12 +121,12 @@ def test_wrong_windows_are_refused(method):
 
 
 # ---- validity -----------------------------------------------------------------------------
-@pytest.mark.parametrize("method", METHODS)
-def test_untracked_entries_never_contribute(fly_windows, method):
+@pytest.mark.parametrize("method,options", VARIANTS, ids=VARIANT_IDS)
+def test_untracked_entries_never_contribute(fly_windows, method, options):
     """Whatever sits in x where valid is False (here NaN, then huge values) changes neither the
     loss, nor its gradients, nor the features, nor the reconstruction."""
     xb, vb, spec = batch_with_gaps(fly_windows)
-    model = build(method, spec)
+    model = build(method, spec, **options)
     junk_nan = torch.where(vb.unsqueeze(-1), xb, torch.nan)
     junk_big = torch.where(vb.unsqueeze(-1), xb, 1e4)
 
@@ -150,12 +159,73 @@ def test_masked_entries_are_not_seen_by_reconstruct(fly_windows):
     g = torch.Generator().manual_seed(2)
     hidden = torch.rand(vb.shape, generator=g) < 0.3
     changed = torch.where(hidden.unsqueeze(-1), xb + 5.0, xb)
-    for method in METHODS:
-        model = build(method, spec).eval()
+    for method, options in VARIANTS:
+        model = build(method, spec, **options).eval()
         with torch.no_grad():
             assert torch.equal(
                 model.reconstruct(changed, vb, hidden), model.reconstruct(xb, vb, hidden)
             )
+
+
+def test_interpolate_in_time_matches_numpy():
+    """Hidden entries: np.interp over the seen frames of the same keypoint (constant past the
+    ends); a keypoint seen nowhere in its window: 0; seen entries: unchanged; what sits at
+    hidden entries (NaN here) never reaches the result."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 20, 4, 2, generator=g)
+    seen = torch.rand(3, 20, 4, generator=g) < 0.4
+    seen[0, :, 1] = False  # seen nowhere
+    seen[1, :, 2] = False
+    seen[1, 7, 2] = True  # seen once: constant
+    out = interpolate_in_time(torch.where(seen.unsqueeze(-1), x, torch.nan), seen)
+    t = np.arange(20)
+    for b in range(3):
+        for k in range(4):
+            s = seen[b, :, k].numpy()
+            for c in range(2):
+                expected = (np.interp(t, t[s], x[b, s, k, c].numpy()) if s.any()
+                            else np.zeros(20))
+                np.testing.assert_allclose(out[b, :, k, c].numpy(), expected, atol=1e-6)
+    assert torch.equal(out[seen], x[seen])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_interpolate_fill_predicts_a_correction_to_interpolation(fly_windows, method):
+    """With fill="interpolate" the output is the interpolation plus the decoder's correction:
+    with the output layer zeroed, reconstruct returns the interpolation of the seen entries."""
+    xb, vb, spec = batch_with_gaps(fly_windows)
+    options = {"msae": dict(fill="interpolate"),
+               "skeletonmae": dict(fill="interpolate", masking="two_stage")}[method]
+    model = build(method, spec, **options).eval()
+    head = model.head if method == "msae" else model.decoder.head
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        hidden = torch.rand(vb.shape, generator=torch.Generator().manual_seed(4)) < 0.6
+        out = model.reconstruct(xb, vb, hidden)
+    expected = interpolate_in_time(xb, vb & ~hidden)
+    torch.testing.assert_close(out, expected)
+
+
+def test_two_stage_masking_keeps_partly_seen_nodes(fly_windows):
+    """SkeletonMAE with masking="two_stage": a node with some frames seen is an input (its
+    hidden frames flagged), only a node with none takes [MASK]; the loss counts exactly the
+    hidden tracked entries."""
+    xb, vb, spec = batch_with_gaps(fly_windows)
+    model = build("skeletonmae", spec, masking="two_stage")
+    p = model.temporal_patch
+    masked = torch.zeros_like(vb)
+    masked[:, 1::p] = True  # one frame of every node hidden: every node is still partly seen
+    seen = vb & ~masked
+    feats = model.node_features(xb, seen)
+    flags = feats[..., -p:]
+    assert torch.equal(flags.bool(), seen.reshape(seen.shape[0], -1, p, seen.shape[2])
+                       .permute(0, 1, 3, 2))
+    model.eval()
+    with torch.no_grad():
+        a = model.reconstruct(xb, vb, masked)
+        b = model.reconstruct(xb, vb, torch.ones_like(masked))  # everything hidden
+    assert not torch.equal(a, b)  # the seen frames of partly hidden nodes reached the network
 
 
 # ---- SkeletonMAE formulas -----------------------------------------------------------------

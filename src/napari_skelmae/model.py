@@ -222,13 +222,18 @@ class SkeletonModel:
         """Fill missing keypoints (and, with a threshold, those scored below it) from the model.
 
         Each individual is cut into overlapping windows (every model frame covered, stride
-        half a window by default); the entries to fill are hidden from the network, which
+        a quarter window by default); the entries to fill are hidden from the network, which
         reconstructs them; predictions are put back into the tracks' coordinates, averaged
-        where windows overlap and interpolated from the model's time grid to the source
+        where windows overlap (weighted towards the middle of each window, where a frame has
+        context on both sides) and interpolated from the model's time grid to the source
         frames. Observed points are returned unchanged; filled points get confidence NaN.
-        Frames whose centre or heading keypoint is missing take the reference interpolated
-        from neighbouring frames of the window. Needs a method that reconstructs coordinates
-        (msae, skeletonmae): MAMP predicts motion and Skeleton2vec features.
+
+        With one reference per frame (``WindowConfig.reference="frame"``), a frame whose
+        centre or heading keypoint is to be filled is hidden whole and placed back with a
+        reference interpolated from the window's other frames; with ``reference="window"``
+        every kept entry reaches the network (docs/methods/msae.md, Imputation). Needs a
+        method that reconstructs coordinates (msae, skeletonmae): MAMP predicts motion and
+        Skeleton2vec features.
         """
         if not self.reconstructs_coordinates:
             what = "motion (frame-to-frame differences)" if self.method == "mamp" else (
@@ -249,22 +254,22 @@ class SkeletonModel:
         mapped = self.check_compatible(tracks, keypoint_map)
         if mapped.n_frames == 0:
             raise SkelmaeError("the tracks have no frames to impute")
-        # no gap bridging: every missing point is the network's to fill
-        config = dataclasses.replace(
-            self.window, max_gap_s=0.0, confidence_threshold=confidence_threshold
-        )
-        grid = TimeGrid.of(mapped, config)
-        positions = mapped.positions.copy()
         to_fill = mapped.missing.copy()
         if confidence_threshold is not None:
             with np.errstate(invalid="ignore"):
                 to_fill |= mapped.confidence < confidence_threshold
+        # the network sees only what is kept; no gap bridging: every hole is its to fill
+        holed = mapped.replace(positions=np.where(to_fill[..., None], np.nan, mapped.positions))
+        config = dataclasses.replace(self.window, max_gap_s=0.0, confidence_threshold=None)
+        grid = TimeGrid.of(mapped, config)
+        stride = stride_frames or max(1, config.n_frames // 4)
+        positions = mapped.positions.copy()
         filled = np.zeros_like(to_fill)
         for individual in range(mapped.n_individuals):
             if not to_fill[:, individual].any():
                 continue
             values, have = self._grid_predictions(
-                mapped, individual, config, grid, stride_frames, batch_size
+                holed, individual, config, grid, stride, batch_size
             )
             rows, rows_have = grid_to_rows(values, have, grid, mapped.frame_index)
             take = to_fill[:, individual] & rows_have[:, None]
@@ -277,22 +282,23 @@ class SkeletonModel:
         return self._write_back(tracks, positions, filled, keypoint_map)
 
     def _grid_predictions(
-        self, tracks: PoseTracks, individual: int, config: WindowConfig, grid: TimeGrid,
-        stride_frames: int | None, batch_size: int,
+        self, holed: PoseTracks, individual: int, config: WindowConfig, grid: TimeGrid,
+        stride: int, batch_size: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Reconstructed source coordinates on the model grid (G, V, C), averaged over the
-        windows covering each model frame, and whether a frame has any (G,)."""
+        windows covering each model frame (weighted by ``window_weights``), and whether a
+        frame has any (G,). ``holed``: the tracks with every entry to fill missing."""
         accumulator = GridAverage(grid.n_frames, (self.spec.n_keypoints, self.spec.n_channels))
+        weights = window_weights(config.n_frames)
         device = self.device
-        for batch in self.sliding_windows(tracks, individual, config, stride_frames,
-                                          batch_size):
+        for batch in self.sliding_windows(holed, individual, config, stride, batch_size):
             x, valid = batch["x"].to(device), batch["valid"].to(device)
             with torch.no_grad():
                 pred = self.net.reconstruct(x, valid, ~valid).float().cpu().numpy()
             center, angle = fill_references(batch["center"].numpy(), batch["angle"].numpy())
             coords = denormalise_window(pred, center, angle, batch["scale"].numpy())
             accumulator.add(batch["model_start"].numpy(), coords,
-                            np.isfinite(coords).all(axis=(-1, -2)))
+                            np.isfinite(coords).all(axis=(-1, -2)), weights)
         return accumulator.mean()
 
     def sliding_windows(
@@ -328,29 +334,42 @@ class SkeletonModel:
 
 # ------------------------------------------------------------------------- grid helpers
 class GridAverage:
-    """Per-model-frame average of window outputs: overlapping windows are averaged."""
+    """Per-model-frame average of window outputs: overlapping windows are averaged (with
+    optional weights by position in the window)."""
 
     def __init__(self, n_frames: int, shape: tuple[int, ...]):
         self.total = np.zeros((n_frames, *shape), np.float64)
         self.count = np.zeros(n_frames, np.int64)
+        self.weight = np.zeros(n_frames, np.float64)
 
-    def add(self, model_start: np.ndarray, values: np.ndarray, present: np.ndarray) -> None:
+    def add(self, model_start: np.ndarray, values: np.ndarray, present: np.ndarray,
+            weights: np.ndarray | None = None) -> None:
         """``values`` (B, T, ...) of windows starting at ``model_start`` (B,); only frames
-        where ``present`` (B, T) count. Frames off the grid (padding) are dropped."""
+        where ``present`` (B, T) count, each with ``weights`` (T,) by its place in the window
+        (default 1). Frames off the grid (padding) are dropped."""
         frames = model_start[:, None] + np.arange(values.shape[1])
         keep = present & (frames >= 0) & (frames < len(self.count))
         # one offset at a time: the starts of a batch differ, so each fancy-indexed add has
         # unique indices (np.add.at would be ~10x slower)
         for j in range(values.shape[1]):
             rows = frames[keep[:, j], j]
-            self.total[rows] += values[keep[:, j], j]
+            w = 1.0 if weights is None else float(weights[j])
+            self.total[rows] += values[keep[:, j], j] * w
             self.count[rows] += 1
+            self.weight[rows] += w
 
     def mean(self) -> tuple[np.ndarray, np.ndarray]:
         have = self.count > 0
         out = np.full(self.total.shape, np.nan, np.float32)
-        out[have] = self.total[have] / self.count[have].reshape(-1, *[1] * (out.ndim - 1))
+        out[have] = self.total[have] / self.weight[have].reshape(-1, *[1] * (out.ndim - 1))
         return out, have
+
+
+def window_weights(n_frames: int) -> np.ndarray:
+    """Weights (T,) of a window's frames when overlapping windows are averaged for
+    imputation: a Hann bump, so a frame counts most from the windows where it has context on
+    both sides (never 0, so the first and last frames of a recording still count)."""
+    return np.sin(np.pi * (np.arange(n_frames) + 0.5) / n_frames) ** 2
 
 
 def grid_to_rows(

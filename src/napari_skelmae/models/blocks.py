@@ -17,6 +17,8 @@ from torch import nn
 from ..errors import SkelmaeError
 
 LN_EPS = 1e-6  # the MAE family's LayerNorm epsilon
+#: attention rows shorter than this take their bf16 softmax through float32 (faster there)
+SHORT_SOFTMAX = 64
 
 
 # ---- fixed helpers (also used by the SkeletonMAE / MSAE models: keep names stable) ---------
@@ -204,7 +206,8 @@ class PositionEmbedding(nn.Module):
 
 # ---- transformer -----------------------------------------------------------------------------
 class Attention(nn.Module):
-    """Multi-head self-attention with qkv bias, via ``scaled_dot_product_attention``."""
+    """Multi-head self-attention with qkv bias: ``scaled_dot_product_attention``, except in
+    bfloat16 on the CPU, where :func:`explicit_attention` is faster."""
 
     def __init__(self, dim: int, heads: int):
         super().__init__()
@@ -217,8 +220,37 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        if q.dtype == torch.bfloat16 and q.device.type == "cpu":
+            out = explicit_attention(q, k, v, mask)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+
+def explicit_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + bias) v for q (B, H, N, d), k and v (B, H, M, d) and a key
+    mask (B, 1, 1, M), True = may be attended to (:func:`attention_mask`).
+
+    SDPA's math as two batched matmuls, the mask an additive -inf bias folded into the first
+    (``baddbmm``), so it costs no extra pass over the (N, M) scores. In bfloat16 on the CPU
+    this beats torch's flash kernel (2.13) at skeleton sizes, by several times in the
+    backward pass (benchmarks/bench_pretrain.py)."""
+    b, h, n, d = q.shape
+    m = k.shape[-2]
+    bias = torch.zeros((b, 1, 1, m) if mask is not None else (1, 1, 1), dtype=q.dtype,
+                       device=q.device)
+    if mask is not None:
+        bias.masked_fill_(~mask.expand(b, 1, 1, m), float("-inf"))
+        bias = bias.expand(b, h, 1, m).reshape(b * h, 1, m)
+    scores = torch.baddbmm(bias, q.reshape(b * h, n, d), k.reshape(b * h, m, d).transpose(1, 2),
+                           alpha=d**-0.5)
+    if m < SHORT_SOFTMAX and scores.dtype == torch.bfloat16:  # slow kernel on short rows
+        weights = scores.softmax(dim=-1, dtype=torch.float32).to(v.dtype)
+    else:
+        weights = scores.softmax(dim=-1)
+    return torch.bmm(weights, v.reshape(b * h, m, d)).view(b, h, n, d)
 
 
 class DropPath(nn.Module):

@@ -5,7 +5,9 @@ A window (B, T, V, C) is cut into T' = T/P slices of P frames; each slice is a r
 frames and then 50 % of the joints of each kept frame. An STSE embedding (1x1 conv + BN +
 LeakyReLU) and stacked SSTFormer blocks encode the whole grid with the hidden entries replaced
 by a learnable mask token; more blocks and a 1x1 head decode coordinates. Loss: MSE on the
-tracked hidden entries (optionally the tracked visible ones too). See ``docs/methods/msae.md``.
+tracked hidden entries (optionally the tracked visible ones too). See ``docs/methods/msae.md``;
+for imputation (``preset="impute"``) the hidden entries enter as their interpolation in time,
+the decoder predicts a correction to it, and the loss is the distance (its Imputation part).
 
 SSTFormer block (STTFormer's spatio-temporal tuples attention), per head h:
     A_h = tanh(Σ_{c,t'} Q_h[c,t',u]·K_h[c,t',v] / (d·T')) · α_h + A0_h      (PV x PV)
@@ -26,6 +28,7 @@ from ..errors import SkelmaeError
 from ..masking import two_stage_mask
 from .base import MaskedSkeletonModel, ModelSpec
 from .blocks import check_windows, sincos_1d, trunc_normal_
+from .fill import COORD_LOSSES, FILLS, entry_error, interpolated_input
 
 SLOPE = 0.1  # LeakyReLU slope everywhere in STTFormer / MSAE
 
@@ -58,6 +61,11 @@ class Config:
     joint_mask_ratio: float = 0.5
     mask_token: bool = True  # False: hidden entries are zero-filled, as in the paper's code
     visible_weight: float = 0.0  # weight of seen entries' error; 1 = the paper's whole sequence
+    # "token": hidden entries enter as 0 (then the mask token); "interpolate": as the linear
+    # interpolation in time of the seen entries (plus the mask token), and the decoder
+    # predicts the correction to that interpolation
+    fill: str = "token"
+    coord_loss: str = "mse"  # per-entry error: "mse", or "distance" (Euclidean, smoothed)
 
     def __post_init__(self) -> None:
         # JSON round trips give lists; keep the dataclass hashable and comparable
@@ -163,6 +171,12 @@ def check_config(config: Config, spec: ModelSpec) -> None:
             raise SkelmaeError(f"msae: {name} must be in [0, 1), got {getattr(config, name)}")
     if config.frame_mask_ratio == 0.0 and config.joint_mask_ratio == 0.0:
         raise SkelmaeError("msae: with both mask ratios 0 nothing is hidden to reconstruct")
+    if config.fill not in FILLS:
+        raise SkelmaeError(f"msae: fill must be one of {FILLS}, got {config.fill!r}")
+    if config.coord_loss not in COORD_LOSSES:
+        raise SkelmaeError(
+            f"msae: coord_loss must be one of {COORD_LOSSES}, got {config.coord_loss!r}"
+        )
     if config.visible_weight < 0.0 or not 0.0 <= config.attn_dropout < 1.0:
         raise SkelmaeError(
             f"msae: visible_weight={config.visible_weight} must be >= 0 and "
@@ -179,6 +193,9 @@ class Model(MaskedSkeletonModel):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "default": {},
         "small": dict(embed_dim=16, encoder=((16, 16, 8), (16, 32, 8)), decoder=((32, 16, 8),)),
+        # for model.impute: interpolation in, correction out, trained on the distance
+        # (docs/methods/msae.md, Imputation)
+        "impute": dict(fill="interpolate", coord_loss="distance"),
         # the report's code (zebrafish210 config): len_parts 6, zero refill, whole-sequence MSE
         "paper": dict(patch=6, embed_dim=64, encoder=PAPER_ENCODER, decoder=PAPER_DECODER,
                       heads=3, kernel_size=(3, 5), frame_mask_ratio=0.4, joint_mask_ratio=0.5,
@@ -197,8 +214,12 @@ class Model(MaskedSkeletonModel):
                 for c_in, c_out, d in blocks
             ))
 
+        interpolated = config.fill == "interpolate"
         self.embed = nn.Sequential(  # STSE
-            nn.Conv2d(spec.n_channels, config.embed_dim, 1),
+            # interpolated inputs mix O(1) positions with residuals ~100x smaller: standardise
+            # every input channel first, so the small ones are not drowned in the first layer
+            *([nn.BatchNorm2d(3 * spec.n_channels, affine=False)] if interpolated else []),
+            nn.Conv2d(spec.n_channels * (3 if interpolated else 1), config.embed_dim, 1),
             nn.BatchNorm2d(config.embed_dim),
             nn.LeakyReLU(SLOPE),
         )
@@ -231,19 +252,43 @@ class Model(MaskedSkeletonModel):
         b, c, tp, _ = y.shape
         return y.reshape(b, c, tp * self.config.patch, self.spec.n_keypoints).permute(0, 2, 3, 1)
 
-    def encode_hidden(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    def model_input(
+        self, x: torch.Tensor, hidden: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """``(prior, shown)``: what the network is shown, the seen entries and at ``hidden``
+        entries 0 (``fill="token"``, prior None), or (``fill="interpolate"``) the
+        interpolation in time of the seen ones (the prior), as deviations from each
+        keypoint's window mean plus that mean (``fill.interpolated_input``)."""
+        if self.config.fill == "interpolate":
+            return interpolated_input(x, ~hidden)
+        return None, torch.where(hidden.unsqueeze(-1), torch.zeros_like(x), x)
+
+    def encode_hidden(
+        self, x: torch.Tensor, hidden: torch.Tensor, shown: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Encoder output (B, D, T', P·V) with the ``hidden`` (B, T, V) entries unseen: zero
-        input, then (with ``mask_token``) the learnable mask embedding after STSE."""
-        seen = ~hidden.unsqueeze(-1)
-        z = self.embed(self.to_slices(torch.where(seen, x, torch.zeros_like(x))))
+        (or interpolated) input, then (with ``mask_token``) the learnable mask embedding
+        after STSE: in place of the embedding, or added to it for interpolated entries."""
+        seen = self.to_slices(~hidden.unsqueeze(-1))
+        if shown is None:
+            shown = self.model_input(x, hidden)[1]
+        z = self.embed(self.to_slices(shown))
         if self.mask_embedding is not None:
             token = self.mask_embedding.to(z.dtype).view(1, -1, 1, 1)
-            z = torch.where(self.to_slices(seen), z, token)
+            z = torch.where(seen, z, z + token if self.config.fill == "interpolate" else token)
         return self.encoder(z)
 
     def decode(self, features: torch.Tensor) -> torch.Tensor:
         """Encoder output -> coordinates (B, T, V, C)."""
         return self.from_slices(self.head(self.decoder(features)))
+
+    def predict(self, x: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Coordinates (float32) of every entry with the ``hidden`` ones unseen; with
+        ``fill="interpolate"`` the decoder's output is a correction to the interpolation,
+        added in float32."""
+        prior, shown = self.model_input(x, hidden)
+        out = self.decode(self.encode_hidden(x, hidden, shown)).float()
+        return out if prior is None else out + prior
 
     def loss(
         self, x: torch.Tensor, valid: torch.Tensor, generator: torch.Generator | None = None
@@ -257,12 +302,13 @@ class Model(MaskedSkeletonModel):
             )
             hidden = hidden | ~valid
             target = torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)).float()
-        pred = self.decode(self.encode_hidden(x, hidden)).float()
-        err = ((pred - target) ** 2).mean(-1)  # (B, T, V)
+        pred = self.predict(x, hidden).float()
+        sq = ((pred - target) ** 2).mean(-1)  # (B, T, V)
         on_hidden = (valid & hidden).float()
         on_visible = (valid & ~hidden).float()
-        mse_hidden = (err * on_hidden).sum() / on_hidden.sum().clamp_min(1.0)
-        mse_visible = (err * on_visible).sum() / on_visible.sum().clamp_min(1.0)
+        mse_hidden = (sq * on_hidden).sum() / on_hidden.sum().clamp_min(1.0)
+        mse_visible = (sq * on_visible).sum() / on_visible.sum().clamp_min(1.0)
+        err = sq if self.config.coord_loss == "mse" else entry_error(pred, target, "distance")
         w = self.config.visible_weight
         loss = ((err * (on_hidden + w * on_visible)).sum()
                 / (on_hidden.sum() + w * on_visible.sum()).clamp_min(1.0))
@@ -290,4 +336,4 @@ class Model(MaskedSkeletonModel):
             raise SkelmaeError(
                 f"masked has shape {tuple(masked.shape)}, expected {tuple(valid.shape)}"
             )
-        return self.decode(self.encode_hidden(x, masked | ~valid)).float()
+        return self.predict(x, masked | ~valid).float()

@@ -18,6 +18,10 @@ coordinate MSE that fixes the scale the cosine leaves free. Adaptations for anim
   places of the graph (left and right legs);
 * no skeleton edges in the file: a fully connected graph for up to 6 keypoints, else a chain
   in keypoint order (tail points of a fish, listed head to tail).
+
+For imputation (``preset="impute"``): MSAE's per-frame masking instead of body parts, the
+hidden frames' linear interpolation as input and baseline of the output, and a distance loss
+(docs/methods/msae.md, Imputation).
 """
 
 from __future__ import annotations
@@ -30,12 +34,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SkelmaeError
-from ..masking import body_parts, graph_part_mask
+from ..masking import body_parts, graph_part_mask, two_stage_mask
 from .base import MaskedSkeletonModel, ModelSpec
 from .blocks import check_windows, patchify, token_validity, trunc_normal_, unpatchify
+from .fill import COORD_LOSSES, FILLS, entry_error, interpolated_input
 
 #: below this many keypoints a skeleton without edges is treated as fully connected
 FULLY_CONNECTED_UP_TO = 6
+#: masking strategies (Config.masking)
+MASKINGS = ("parts", "two_stage")
 #: targets shorter than this (the centring keypoint, identically 0) have no direction
 COSINE_EPS = 1e-6
 
@@ -53,6 +60,19 @@ class Config:
     gamma: float = 2.0  # exponent of the scaled cosine error
     coord_weight: float = 1.0  # weight of the coordinate MSE next to the cosine error
     remask: bool = False  # zero the hidden nodes of H before decoding (GraphMAE; True in "paper")
+    # "parts": whole body-part nodes per temporal patch (the paper); "two_stage": MSAE's
+    # per-frame masking (frame_mask_ratio of the frames, then joint_mask_ratio of the joints of
+    # each other frame), the holes imputation meets: a node with some frames hidden stays an
+    # input with those frames flagged missing, only nodes with nothing left take [MASK], and
+    # every hidden tracked entry is a coordinate target
+    masking: str = "parts"
+    frame_mask_ratio: float = 0.4
+    joint_mask_ratio: float = 0.5
+    # "token": hidden frames enter as 0 and hidden nodes as [MASK]; "interpolate": hidden
+    # frames enter as the linear interpolation in time of the seen ones (still flagged
+    # unseen), [MASK] is added to hidden nodes, and the decoder predicts the correction
+    fill: str = "token"
+    coord_loss: str = "mse"  # coordinate term per entry: "mse", or "distance" (Euclidean)
 
 
 def skeleton_graph(edges: tuple[tuple[int, int], ...], n_keypoints: int) -> list[tuple[int, int]]:
@@ -160,9 +180,14 @@ class GraphEncoder(nn.Module):
     """[MASK] in place -> Linear + keypoint embedding -> L x (GIN, BN+ReLU, residual, temporal
     mixing with dilation 2^l) -> MLP -> BN+ReLU -> GIN = H."""
 
-    def __init__(self, adjacency: torch.Tensor, in_dim: int, dim: int, layers: int, kernel: int):
+    def __init__(self, adjacency: torch.Tensor, in_dim: int, dim: int, layers: int, kernel: int,
+                 additive_mask: bool = False):
         super().__init__()
         n_keypoints = adjacency.shape[0]
+        self.additive_mask = additive_mask  # [MASK] added to (not replacing) a hidden node
+        # interpolated inputs mix O(1) positions with residuals ~100x smaller: standardise
+        # every input value first, so the small ones are not drowned in the first layer
+        self.input_norm = TokenBatchNorm(in_dim, affine=False) if additive_mask else None
         self.mask_token = nn.Parameter(torch.zeros(in_dim))
         self.embed = nn.Linear(in_dim, dim)
         self.keypoint_embed = nn.Parameter(trunc_normal_(torch.zeros(n_keypoints, dim)))
@@ -175,7 +200,11 @@ class GraphEncoder(nn.Module):
 
     def forward(self, features: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Node features (B, TP, V, F), hidden (B, TP, V) -> H (B, TP, V, D)."""
-        h = torch.where(hidden.unsqueeze(-1), self.mask_token.to(features.dtype), features)
+        if self.input_norm is not None:
+            features = self.input_norm(features)
+        token = self.mask_token.to(features.dtype)
+        h = torch.where(hidden.unsqueeze(-1), features + token if self.additive_mask else token,
+                        features)
         h = self.embed(h) + self.keypoint_embed
         for gin, norm, temporal in zip(self.gins, self.norms, self.temporal):
             h = temporal(h + F.relu(norm(gin(h))))
@@ -219,6 +248,21 @@ def check_config(config: Config, spec: ModelSpec) -> None:
         raise SkelmaeError(f"skeletonmae: mask_ratio must be in (0, 1), got {config.mask_ratio}")
     if config.gamma < 1.0:
         raise SkelmaeError(f"skeletonmae: gamma must be >= 1, got {config.gamma}")
+    if config.fill not in FILLS:
+        raise SkelmaeError(f"skeletonmae: fill must be one of {FILLS}, got {config.fill!r}")
+    if config.coord_loss not in COORD_LOSSES:
+        raise SkelmaeError(
+            f"skeletonmae: coord_loss must be one of {COORD_LOSSES}, got {config.coord_loss!r}"
+        )
+    if config.masking not in MASKINGS:
+        raise SkelmaeError(
+            f"skeletonmae: masking must be one of {MASKINGS}, got {config.masking!r}"
+        )
+    for name in ("frame_mask_ratio", "joint_mask_ratio"):
+        if not 0.0 <= getattr(config, name) < 1.0:
+            raise SkelmaeError(
+                f"skeletonmae: {name} must be in [0, 1), got {getattr(config, name)}"
+            )
     if config.coord_weight < 0.0 or config.part_size < 1:
         raise SkelmaeError(
             f"skeletonmae: coord_weight={config.coord_weight} must be >= 0 and "
@@ -235,6 +279,9 @@ class Model(MaskedSkeletonModel):
     presets: ClassVar[dict[str, dict[str, Any]]] = {
         "default": {},
         "small": dict(dim=32, gin_layers=2),
+        # for model.impute: MSAE's per-frame masking, interpolation in, correction out,
+        # trained on the distance (docs/methods/skeletonmae.md, Imputation)
+        "impute": dict(masking="two_stage", fill="interpolate", coord_loss="distance"),
         # The ICCV'23 setting as far as it is known: per-frame graphs (P=1), no temporal model
         # in pre-training, GraphMAE's gamma=3 and re-mask. Width, depth and mask ratio are
         # unverified (GraphMAE-like values); coord_weight stays on so reconstruct has a scale.
@@ -250,7 +297,9 @@ class Model(MaskedSkeletonModel):
         self.parts = body_parts(self.graph_edges, v, config.part_size)
         adjacency = adjacency_matrix(self.graph_edges, v)
         self.encoder = GraphEncoder(
-            adjacency, p * (c + 1), config.dim, config.gin_layers, config.temporal_kernel
+            adjacency, p * (c + 1) + (2 * p * c if config.fill == "interpolate" else 0),
+            config.dim, config.gin_layers, config.temporal_kernel,
+            additive_mask=config.fill == "interpolate",
         )
         self.decoder = GraphDecoder(
             adjacency, config.dim, p * c, config.temporal_kernel, config.remask
@@ -268,12 +317,33 @@ class Model(MaskedSkeletonModel):
         check_windows(x, valid, self.spec.n_keypoints, self.spec.n_channels, self.config.patch)
 
     def node_features(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """(B, T, V, C) -> (B, TP, V, P*(C+1)): each keypoint's P frames of coordinates (0 where
-        missing) followed by the P validity flags, so a gap is not read as a point at the
-        egocentric origin."""
-        flags = valid.unsqueeze(-1)
-        coords = patchify(torch.where(flags, x, torch.zeros_like(x)), self.config.patch)
-        return torch.cat([coords, patchify(flags.to(x.dtype), self.config.patch)], dim=-1)
+        """(B, T, V, C) -> (B, TP, V, P*(C+1)): each keypoint's P frames of coordinates (0
+        where not ``valid``) followed by the P validity flags, so a gap is not read as a
+        point at the egocentric origin. With ``fill="interpolate"``, (B, TP, V, P*(3C+1)):
+        the interpolation of the ``valid`` frames as deviations from the keypoint's window
+        mean, that mean, the seen entries' leave-one-out interpolation residuals, then the
+        flags (``fill.interpolated_input``)."""
+        return self._features(x, valid)[1]
+
+    def _features(
+        self, x: torch.Tensor, seen: torch.Tensor
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """(prior or None, node features); the prior is the interpolation (B, TP, V, P*C)."""
+        p = self.config.patch
+        flags = patchify(seen.unsqueeze(-1).to(x.dtype), p)
+        if self.config.fill == "interpolate":
+            prior, shown = interpolated_input(x, seen)
+            return patchify(prior, p), torch.cat([patchify(shown, p), flags.float()], dim=-1)
+        coords = patchify(torch.where(seen.unsqueeze(-1), x, torch.zeros_like(x)), p)
+        return None, torch.cat([coords, flags], dim=-1)
+
+    def predict(self, x: torch.Tensor, seen: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Node outputs (B, TP, V, P*C), float32, given the ``seen`` frames and the
+        ``hidden`` nodes; with ``fill="interpolate"`` a correction added (in float32) to the
+        interpolation."""
+        prior, features = self._features(x, seen)
+        out = self.decoder(self.encoder(features, hidden), hidden).float()
+        return out if prior is None else out + prior
 
     def mask(
         self, valid: torch.Tensor, generator: torch.Generator | None = None
@@ -291,15 +361,32 @@ class Model(MaskedSkeletonModel):
         self._check(x, valid)
         p, c = self.config.patch, self.spec.n_channels
         with torch.no_grad():
-            hidden = self.mask(valid, generator)
+            if self.config.masking == "two_stage":
+                b, t, v = valid.shape
+                entry_hidden, _ = two_stage_mask(
+                    b, t, v, self.config.frame_mask_ratio, self.config.joint_mask_ratio,
+                    valid=valid, generator=generator,
+                )
+                seen = valid & ~entry_hidden
+                hidden = ~token_validity(seen, p)  # nothing left in the node: [MASK]
+                targets = valid & entry_hidden  # every hidden tracked entry
+            else:
+                hidden = self.mask(valid, generator)
+                targets = valid & hidden.repeat_interleave(p, dim=1)
+                seen = valid & ~targets  # a hidden node shows nothing (not even interpolated)
             target = patchify(torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)).float(), p)
             weight = patchify(valid.unsqueeze(-1).expand(*valid.shape, c).float(), p)
+            entry_weight = patchify(targets.unsqueeze(-1).expand(*valid.shape, c).float(), p)
             selected = hidden & token_validity(valid, p)
-        pred = self.decoder(self.encoder(self.node_features(x, valid), hidden), hidden).float()
+        pred = self.predict(x, seen, hidden).float()
         sce = scaled_cosine_error(pred, target, weight, selected, self.config.gamma)
-        entry_weight = weight * selected.unsqueeze(-1)
         mse = (((pred - target) ** 2) * entry_weight).sum() / entry_weight.sum().clamp_min(1.0)
-        loss = sce + self.config.coord_weight * mse
+        coord = mse
+        if self.config.coord_loss == "distance":
+            dist = entry_error(unpatchify(pred, p, c), unpatchify(target, p, c), "distance")
+            on = targets.float()
+            coord = (dist * on).sum() / on.sum().clamp_min(1.0)
+        loss = sce + self.config.coord_weight * coord
         return {"loss": loss, "sce": sce.detach(), "coord_mse": mse.detach()}
 
     def encode(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -310,14 +397,21 @@ class Model(MaskedSkeletonModel):
     def reconstruct(
         self, x: torch.Tensor, valid: torch.Tensor, masked: torch.Tensor
     ) -> torch.Tensor:
-        """Coordinates for every entry. A node is hidden as a whole when any of its P frames is
-        ``masked`` or none is tracked: that is the situation the decoder was trained on."""
+        """Coordinates for every entry. Trained with ``"parts"`` masking, a node is hidden as
+        a whole when any of its P frames is ``masked`` or none is tracked: that is the
+        situation its decoder was trained on. Trained with ``"two_stage"`` masking, a node
+        keeps its seen frames (the others flagged missing) and only a node with none takes
+        [MASK]."""
         self._check(x, valid)
         if masked.shape != valid.shape:
             raise SkelmaeError(
                 f"masked has shape {tuple(masked.shape)}, expected {tuple(valid.shape)}"
             )
         p = self.config.patch
-        hidden = token_validity(masked, p) | ~token_validity(valid, p)
-        pred = self.decoder(self.encoder(self.node_features(x, valid), hidden), hidden)
-        return unpatchify(pred.float(), p, self.spec.n_channels)
+        if self.config.masking == "two_stage":
+            seen = valid & ~masked
+            hidden = ~token_validity(seen, p)
+        else:
+            hidden = token_validity(masked, p) | ~token_validity(valid, p)
+            seen = valid & ~hidden.repeat_interleave(p, dim=1)
+        return unpatchify(self.predict(x, seen, hidden).float(), p, self.spec.n_channels)
