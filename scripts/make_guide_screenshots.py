@@ -307,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     cls.labelling_toggle.setChecked(False)
     cls.run_button.click()
     wait_for_worker(cls, 600, "the classifier")
-    assert cls.result is not None and cls.table.rowCount() == 2, cls.summary.text()
-    say(cls.summary.text())
+    assert cls.result is not None and cls.table.rowCount() == 2, cls.status.text()
+    say(cls.status.text())
     view_frame(viewer, tracks, FRAME)
     shoot("classify")
 

@@ -344,8 +344,10 @@ def test_embed_cluster_colours_points_then_classify_and_export(make_napari_viewe
     embed.model_file.setText(str(tiny_model_file))
     embed.n_clusters.setValue(4)
     embed.map_method.setCurrentText("pca")
+    embed.save_clusterer.setText(str(tmp_path / "flies.clusterer"))
     _run(qtbot, embed)
     clusters, names = embed.result["labels"], embed.result["names"]
+    assert embed.result["saved"] is not None and embed.result["saved"].is_file()
     assert names == ["0", "1", "2", "3"]
     assert not np.allclose(points.face_color, before)
     palette = category_colors(names)
@@ -356,9 +358,17 @@ def test_embed_cluster_colours_points_then_classify_and_export(make_napari_viewe
     ethogram = viewer.window.dock_widgets["Ethogram"]
     assert isinstance(ethogram, EthogramView)
     assert set(ethogram.artists.bouts["code"].tolist()) == {0, 1, 2, 3}
+    assert ethogram.column_box.currentText() == "cluster"  # the boxes say what is shown
     emap = viewer.window.dock_widgets["Embedding map"]
     assert isinstance(emap, EmbeddingMapView) and emap.artists.ax.get_xlabel() == "PC 1"
     assert len(emap.frames) == clusters.size
+    # the saved clusterer applied instead of a new fit: the same clusters, no new file
+    embed.clusterer_file.setText(str(embed.result["saved"]))
+    assert not embed.n_clusters.isEnabled() and not embed.save_clusterer.isEnabled()
+    _run(qtbot, embed)
+    np.testing.assert_array_equal(embed.result["labels"], clusters)
+    assert embed.result["saved"] is None
+    embed.clusterer_file.setText("")
 
     # classify from labels in a layer feature: predictions on the points, F1 in the table
     _speed_labels(points)
@@ -374,9 +384,11 @@ def test_embed_cluster_colours_points_then_classify_and_export(make_napari_viewe
     shown = {classify.table.item(r, 0).text(): classify.table.item(r, 1).text()
              for r in range(classify.table.rowCount())}
     assert shown == {n: f"{report.loc[n, 'f1']:.2f}" for n in clf.names}
-    assert "macro F1" in classify.summary.text()
+    assert "macro F1" in classify.status.text()
     assert set(points.features["behaviour"].astype(str)) <= {"moving", "still", "none"}
     assert set(ethogram.artists.bouts["code"].tolist()) <= {0, 1}  # now the behaviours
+    assert ethogram.column_box.currentText() == "behaviour"
+    assert ethogram.layer_box.currentText() == points.name
 
     # export: the files hold the clusters and behaviours the layer shows
     export = ExportWidget(viewer)
@@ -384,6 +396,7 @@ def test_embed_cluster_colours_points_then_classify_and_export(make_napari_viewe
     export.folder.setText(str(tmp_path))
     _run(qtbot, export)
     assert {"parquet", "csv"} <= set(export.written)
+    assert export.progress_bar.value() == export.progress_bar.maximum()  # done, not reset
     assert all(p.exists() and p.parent == tmp_path for p in export.written.values())
     tracks = embed.result["tracks"]
     back = results_from_table(read_results(export.written["parquet"]), tracks)

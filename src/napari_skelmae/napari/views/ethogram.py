@@ -131,8 +131,13 @@ class EthogramView(LinkedView):
         frame_index: np.ndarray,
         individual_names: Sequence[Any],
         title: str | None = None,
+        source: tuple[str, str] | None = None,
     ) -> None:
-        """Show per-frame ``codes`` (frames, individuals) into ``names``; -1 = unlabelled."""
+        """Show per-frame ``codes`` (frames, individuals) into ``names``; -1 = unlabelled.
+        ``source``: the (points layer, feature column) these codes are, so the "layer" and
+        "colour by" boxes say what is shown (e.g. ``behaviour`` after Classify)."""
+        if source is not None:
+            self.select_source(*source)
         ax = self.plot.new_axes()
         frame_index = np.asarray(frame_index)
         self.frame_index = frame_index
@@ -146,6 +151,16 @@ class EthogramView(LinkedView):
         self.message.setText(f"{len(self.artists.bouts['start'])} bouts" if len(frame_index)
                              else "")
         self.plot.canvas.draw_idle()
+
+    def select_source(self, layer_name: str, column: str) -> None:
+        """Point the boxes at ``layer_name`` / ``column`` (when they are there)."""
+        self._refresh_layers()
+        at = self.layer_box.findText(layer_name)
+        if at >= 0:
+            self.layer_box.setCurrentIndex(at)
+            self._refresh_columns()
+        if self.column_box.findText(column) >= 0:
+            self.column_box.setCurrentText(column)
 
     def show_layer_feature(self) -> None:
         """Show the chosen feature of the chosen points layer."""
@@ -161,7 +176,7 @@ class EthogramView(LinkedView):
         except SkelmaeError as e:
             show_error(str(e))
             return
-        self.set_data(**data, title=f"{layer.name}: {column}")
+        self.set_data(**data, title=f"{layer.name}: {column}", source=(layer.name, column))
 
     def _refresh_layers(self, event: Any = None) -> None:
         try:

@@ -44,9 +44,11 @@ def map_view(viewer):
     return _view(viewer, EmbeddingMapView, "right", "Embedding map")
 
 
-def show_ethogram(viewer, tracks: Any, codes: np.ndarray, names: list, title: str) -> None:
+def show_ethogram(viewer, tracks: Any, codes: np.ndarray, names: list, title: str,
+                  source: tuple[str, str] | None = None) -> None:
+    """``source``: the (points layer name, feature column) the codes were written to."""
     ethogram_view(viewer).set_data(codes, names, tracks.frame_index, tracks.individual_names,
-                                   title=title)
+                                   title=title, source=source)
 
 
 def show_map(viewer, tracks: Any, xy: np.ndarray, codes: np.ndarray | None,

@@ -25,10 +25,6 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -43,21 +39,13 @@ from ._common import (
     LayerBox,
     LayerResults,
     PathField,
-    error_text,
     layer_snapshot,
     session,
     skeleton_of,
     start_worker,
 )
+from ._run import Report, RunWidget, check_cancel, embed_with_progress
 from ._views import show_ethogram
-from .embed_cluster import (
-    ProgressRelay,
-    Report,
-    check_cancel,
-    embed_with_progress,
-    finish_progress,
-    show_progress,
-)
 from .labelling import LABELS_COLUMN, LabellingPanel, labelled_bouts
 
 KINDS = ("linear", "mlp")
@@ -124,14 +112,13 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-class ClassifyWidget(QWidget):
+class ClassifyWidget(RunWidget):
     """Dock widget: train a behaviour classifier from labels and predict every frame."""
 
+    who = "Classify"
+
     def __init__(self, napari_viewer: napari.viewer.Viewer, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.viewer = napari_viewer
-        self.worker = None
-        self.result: dict[str, Any] | None = None
+        super().__init__(napari_viewer, parent)
         outer = QVBoxLayout(self)
         form = QFormLayout()
         self.layer_box = LayerBox(napari_viewer)
@@ -170,25 +157,7 @@ class ClassifyWidget(QWidget):
         self.labelling.activated.connect(lambda: self._show_labelling(True))
         outer.addWidget(self.labelling, stretch=1)
         self._show_labelling(False)
-        buttons = QHBoxLayout()
-        self.run_button = QPushButton("Train && predict")
-        self.run_button.clicked.connect(self.run)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons.addWidget(self.run_button)
-        buttons.addWidget(self.cancel_button)
-        outer.addLayout(buttons)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        outer.addWidget(self.progress_bar)
-        self.relay = ProgressRelay(self)
-        self.relay.progress.connect(self._on_progress)
-        self._succeeded = False
-        self._embed_total = 0
-        self.summary = QLabel("")
-        self.summary.setWordWrap(True)
-        outer.addWidget(self.summary)
+        self.add_run_controls(outer, "Train && predict")
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels([h for h, _ in TABLE_COLUMNS])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -259,16 +228,8 @@ class ClassifyWidget(QWidget):
             show_error("Classify: no model; train one in the Pretrain widget, run Embed & "
                        "cluster, or choose a model file")
             return None
-        self._layer = layer
-        self._succeeded = False
-        self._embed_total = 0
-        cancel = self.relay.new_run()
-        self.destroyed.connect(lambda *_: cancel.set())  # the widget closed mid-run
-        self.run_button.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        show_progress(self.progress_bar, "training" if embeddings is not None else "preparing",
-                      0, 0)
-        self.summary.setText("training…" if embeddings is not None else "embedding…")
+        cancel = self.begin_run(layer, "training" if embeddings is not None else "preparing",
+                                "training…" if embeddings is not None else "embedding…")
         self.worker = start_worker(
             functools.partial(run_classify, progress=self.relay.progress.emit, cancel=cancel),
             layer_snapshot(layer), embeddings, model, model_path, labels,
@@ -276,21 +237,6 @@ class ClassifyWidget(QWidget):
             self.output.path(), returned=self._on_returned, errored=self._on_errored,
             finished=self._on_finished)
         return self.worker
-
-    def cancel(self) -> None:
-        """Stop the run (the embedding before its next batch; training at its end)."""
-        if self.worker is not None:
-            self.relay.cancel.set()
-            self.cancel_button.setEnabled(False)
-            self.summary.setText("cancelling…")
-
-    def _on_progress(self, stage: str, done: int, total: int) -> None:
-        show_progress(self.progress_bar, stage, done, total)
-        if total > 0:
-            self._embed_total = total
-            self.summary.setText(f"{stage}: {done}/{total} windows")
-        else:
-            self.summary.setText(f"{stage}…")
 
     def _on_returned(self, result: dict[str, Any]) -> None:
         from ..layers import label_layers
@@ -317,9 +263,10 @@ class ClassifyWidget(QWidget):
         results.classifier = clf
         state.set_results(layer, results)
         show_ethogram(self.viewer, result["tracks"], result["codes"], list(clf.names),
-                      f"{layer.name}: behaviours ({clf.kind})")
+                      f"{layer.name}: behaviours ({clf.kind})",
+                      source=(layer.name, BEHAVIOUR_COLUMN))
         saved = f"; saved to {result['saved']}" if result["saved"] else ""
-        show_info(f"Classify: {self.summary.text()}{saved}")
+        show_info(f"Classify: {self.status.text()}{saved}")
 
     def _fill_table(self, clf) -> None:
         report = clf.cv_report
@@ -331,25 +278,7 @@ class ClassifyWidget(QWidget):
         f1 = clf.cv_summary.get("macro_f1")
         chance = clf.cv_summary.get("chance_macro_f1")
         if isinstance(f1, float) and math.isfinite(f1):
-            self.summary.setText(f"cross-validated macro F1 {f1:.2f} (chance {_cell(chance)}) "
+            self.status.setText(f"cross-validated macro F1 {f1:.2f} (chance {_cell(chance)}) "
                                  f"over {len(report)} behaviours")
         else:
-            self.summary.setText("trained without cross-validation (no F1 to show)")
-
-    def _on_errored(self, exc: BaseException) -> None:
-        if self.relay.cancel.is_set() and "cancelled" in str(exc):
-            self.summary.setText("cancelled; the layer is unchanged")
-            show_info("Classify: cancelled")
-            return
-        self.summary.setText(f"failed: {error_text(exc)}")
-        show_error(error_text(exc))
-
-    def _on_finished(self) -> None:
-        self.worker = None
-        self.run_button.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        finish_progress(self.progress_bar, self._succeeded, self._embed_total)
-
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self.relay.cancel.set()
-        super().closeEvent(event)
+            self.status.setText("trained without cross-validation (no F1 to show)")

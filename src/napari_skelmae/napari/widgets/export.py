@@ -57,6 +57,7 @@ class ExportWidget(QWidget):
         self.viewer = napari_viewer
         self.worker = None
         self.written: dict[str, Path] = {}
+        self._succeeded = False
         outer = QVBoxLayout(self)
         form = QFormLayout()
         self.layer_box = LayerBox(napari_viewer)
@@ -92,6 +93,7 @@ class ExportWidget(QWidget):
             show_error(str(e))
             return None
         self.run_button.setEnabled(False)
+        self._succeeded = False
         self.progress_bar.setRange(0, 0)
         self.status.setText("writing…")
         self.worker = start_worker(
@@ -102,6 +104,7 @@ class ExportWidget(QWidget):
 
     def _on_returned(self, written: dict[str, Path]) -> None:
         self.written = dict(written)
+        self._succeeded = True
         text = "wrote " + ", ".join(str(p) for p in written.values())
         self.status.setText(text)
         show_info(f"Export: {text}")
@@ -113,4 +116,5 @@ class ExportWidget(QWidget):
     def _on_finished(self) -> None:
         self.worker = None
         self.run_button.setEnabled(True)
-        self.progress_bar.setRange(0, 1)
+        self.progress_bar.setRange(0, 1)  # full after a run that wrote its files, else empty
+        self.progress_bar.setValue(1 if self._succeeded else 0)
