@@ -1,11 +1,12 @@
 """Embedding and clustering figures on long recordings (prints tables; not a test).
 
-For each method at its default config (weights from a 2-step ``pretrain``: speed and memory do
-not depend on what the weights are), sleap_analysis_example (2 flies x 13 keypoints, 3000
-frames) tiled in memory to 15, 30 and 60 minutes at 30 fps (the 1-hour recording of issue 4:
-108 000 frames, 216 000 animal-frames), embedded with ``model.embed`` at its defaults (float32,
-batch 256, stride max(patch, T/16), so each model frame is covered by about 16 windows), on
-the CPU with ``--threads`` threads. Per run, in a fresh process:
+Each method at its default config (weights from a 2-step ``pretrain``: speed and memory do
+not depend on what the weights are) embeds sleap_analysis_example (2 flies x 13 keypoints,
+3000 frames) tiled in memory at 30 fps: every method a ``--throughput-minutes`` recording,
+then the first method also 15, 30 and 60 minutes (``--minutes``; 60 min is the 1-hour
+recording of issue 4: 108 000 frames, 216 000 animal-frames), with ``model.embed`` at its
+defaults (float32, batch 256, stride max(patch, T/16), so each model frame is covered by about
+16 windows), on the CPU with ``--threads`` threads. Per run, in a fresh process:
 
 * animal-frames/s: frames x individuals / embedding wall time;
 * GFLOP/s: the encoder's forward FLOPs per window (``torch.utils.flop_counter``, attention
@@ -20,7 +21,7 @@ Then, on the 1-hour embeddings of the first method: ``cluster`` with k-means (10
 and HDBSCAN at their default fitting samples (``MAX_FIT_ROWS``), fit + label of every row.
 
     .venv/bin/python benchmarks/bench_embed.py [--methods mamp msae] [--minutes 15 60]
-        [--threads 2] [--no-cluster]
+        [--throughput-minutes 5] [--threads 2] [--no-cluster]
 
 Results: see the closing note of issue 4 and docs/analysis.md ("Speed").
 """
@@ -151,7 +152,10 @@ def run_worker(method: str, minutes: float, args, do_cluster: bool) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
-    ap.add_argument("--minutes", nargs="+", type=float, default=[15.0, 30.0, 60.0])
+    ap.add_argument("--minutes", nargs="+", type=float, default=[15.0, 30.0, 60.0],
+                    help="lengths of the first method's memory series")
+    ap.add_argument("--throughput-minutes", type=float, default=5.0,
+                    help="length of every method's throughput run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-cluster", action="store_true")
     ap.add_argument("--_worker", nargs=2, help=argparse.SUPPRESS)
@@ -179,21 +183,22 @@ def main(argv=None) -> None:
           f"{'peak':>6} {'output':>7} {'working':>8}")
     clustered = None
     results = []
-    for method in args.methods:
-        for minutes in sorted(args.minutes):
-            do_cluster = (not args.no_cluster and clustered is None
-                          and minutes == max(args.minutes))
-            r = run_worker(method, minutes, args, do_cluster)
-            results.append(r)
-            if do_cluster:
-                clustered = r
-            rate = r["frames"] * r["individuals"] / r["wall_s"]
-            gflops = r["gflop_per_window"] * r["windows"] / r["wall_s"]
-            growth = r["peak_rss_mb"] - r["rss_before_mb"]
-            print(f"{method:<13} {minutes:>4g} {r['frames']:>7} {r['dim']:>4} {r['windows']:>8} "
-                  f"{r['wall_s']:>7.1f} {rate:>11.0f} {gflops:>8.1f} {gflops / peak:>7.1%} "
-                  f"{r['rss_before_mb']:>8.0f}MB {r['peak_rss_mb']:>4.0f}MB "
-                  f"{r['output_mb']:>5.0f}MB {growth - r['output_mb']:>6.0f}MB")
+    runs = [(m, args.throughput_minutes) for m in args.methods]
+    runs += [(args.methods[0], m) for m in sorted(args.minutes) if m != args.throughput_minutes]
+    for method, minutes in runs:
+        do_cluster = (not args.no_cluster and clustered is None
+                      and method == args.methods[0] and minutes == max(args.minutes))
+        r = run_worker(method, minutes, args, do_cluster)
+        results.append(r)
+        if do_cluster:
+            clustered = r
+        rate = r["frames"] * r["individuals"] / r["wall_s"]
+        gflops = r["gflop_per_window"] * r["windows"] / r["wall_s"]
+        growth = r["peak_rss_mb"] - r["rss_before_mb"]
+        print(f"{method:<13} {minutes:>4g} {r['frames']:>7} {r['dim']:>4} {r['windows']:>8} "
+              f"{r['wall_s']:>7.1f} {rate:>11.0f} {gflops:>8.1f} {gflops / peak:>7.1%} "
+              f"{r['rss_before_mb']:>8.0f}MB {r['peak_rss_mb']:>4.0f}MB "
+              f"{r['output_mb']:>5.0f}MB {growth - r['output_mb']:>6.0f}MB")
     print("working = peak - RSS before - output (the embedding array itself); "
           f"windows: of {results[0]['window_frames']} model frames, every individual")
     if clustered is not None:

@@ -103,6 +103,36 @@ def test_unordered_rows_get_their_own_embedding(mouse):
                                equal_nan=True)
 
 
+def test_streaming_equals_the_whole_grid_average(flies):
+    """Embeddings reach the rows batch by batch (RowStream); on a recording whose video rate
+    is not the model's (rows between model frames: interpolated), with unordered rows, a
+    stretch of missing rows and tiny batches, that equals averaging over the whole grid first and
+    interpolating to the rows after (model.GridAverage + grid_to_rows)."""
+    from napari_skelmae.model import GridAverage, grid_to_rows
+
+    tracks = flies.replace(fps=25.0)
+    model = _tiny(tracks, model_fps=30.0)
+    kept = np.r_[0:1200, 1300:tracks.n_frames]
+    rows = np.random.default_rng(1).permutation(kept)
+    tracks = tracks.sel(frames=rows)
+    stride = 3
+    emb = model.embed(tracks, stride_frames=stride, batch_size=5)
+    grid = TimeGrid.of(tracks, model.window)
+    present = ~tracks.missing.all(axis=2)
+    for individual in range(tracks.n_individuals):
+        whole = GridAverage(grid.n_frames, (emb.shape[-1],))
+        for batch in model.sliding_windows(tracks, individual, stride_frames=stride,
+                                           batch_size=64):
+            with torch.no_grad():
+                f = model.net.frame_features(batch["x"], batch["valid"]).numpy()
+            whole.add(batch["model_start"].numpy(), f, batch["valid"].any(-1).numpy())
+        values, ok = grid_to_rows(*whole.mean(), grid, tracks.frame_index)
+        expected = np.where((ok & present[:, individual])[:, None], values, np.nan)
+        assert np.isfinite(expected).all(-1).mean() > 0.9
+        np.testing.assert_allclose(emb[:, individual], expected, rtol=1e-4, atol=1e-5,
+                                   equal_nan=True)
+
+
 def test_incompatible_tracks_are_refused(mouse, flies):
     model = _tiny(mouse)
     with pytest.raises(SkelmaeError, match="missing"):

@@ -3,8 +3,9 @@
 ``embed(model, tracks)`` cuts every individual into overlapping windows exactly as in training
 (same model frame rate, egocentric normalisation, validity), runs the encoder without
 gradients, averages each model frame's features over the windows that cover it, and puts them
-back on the recording's rows. Memory beyond the output is one batch of windows plus one
-per-model-frame accumulator per individual, whatever the recording's length.
+back on the recording's rows. Features reach the rows as soon as no later window can cover
+them (:class:`RowStream`), so memory beyond the output is one batch of windows and about a
+window's span of model frames, whatever the recording's length.
 
 Embeddings are an :class:`Embeddings` array: a plain float32 ndarray (frames, individuals, D)
 that also remembers which model made it (``model_id``), so a clusterer or classifier fitted on
@@ -70,8 +71,6 @@ def embed(
     ``progress(done, total)`` is called after each batch of windows; ``cancel`` (an Event or
     a function returning True) stops before the next batch with a SkelmaeError.
     """
-    from .model import GridAverage, grid_to_rows
-
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise SkelmaeError(f"batch_size must be a positive integer, got {batch_size!r}")
     mapped = model.check_compatible(tracks, keypoint_map)
@@ -94,25 +93,103 @@ def embed(
     net.eval()
     try:
         for individual in todo:
-            accumulator = GridAverage(grid.n_frames, (dim,))
+            stream = RowStream(grid, mapped.frame_index, dim)
+            into, rows_present = out[:, individual], present[:, individual]
             for batch in model.sliding_windows(mapped, individual, config, stride, batch_size):
                 if _cancelled(cancel):
                     raise SkelmaeError(f"embedding{where} cancelled")
                 valid = batch["valid"]
                 with torch.no_grad():
                     features = net.frame_features(batch["x"].to(device), valid.to(device))
-                accumulator.add(batch["model_start"].numpy(), features.float().cpu().numpy(),
-                                valid.any(dim=2).numpy())
+                starts = batch["model_start"].numpy()
+                stream.add(starts, features.float().cpu().numpy(), valid.any(dim=2).numpy())
+                # windows start in increasing order: no later one reaches a frame <= this start
+                stream.emit(int(starts[-1]) + 1, into, rows_present)
                 done += len(valid)
                 if progress is not None:
                     progress(done, total)
-            values, have = accumulator.mean()
-            rows, ok = grid_to_rows(values, have, grid, mapped.frame_index)
-            keep = ok & present[:, individual]
-            out[keep, individual] = rows[keep]
+            stream.emit(grid.n_frames, into, rows_present)
     finally:
         net.train(was_training)
     return Embeddings(out, model_id=model_fingerprint(net))
+
+
+class RowStream:
+    """Per-model-frame average of window outputs, put on the source rows as soon as it is
+    final.
+
+    Windows are added in order of their start; once no later window can reach model frames
+    below ``until``, :meth:`emit` writes every row whose two neighbouring model frames are
+    below it (linear interpolation between them, as :func:`~napari_skelmae.model.grid_to_rows`
+    does for a whole grid) and forgets the frames no remaining row needs. The buffer holds
+    about one batch of strides plus a window of model frames, whatever the length.
+    """
+
+    def __init__(self, grid: TimeGrid, frame_index: np.ndarray, dim: int):
+        self.n_frames = grid.n_frames
+        last = grid.n_frames - 1
+        position = grid.model_frame(frame_index)
+        exact = np.abs(position - np.round(position)) < 1e-6
+        position = np.where(exact, np.round(position), position)
+        inside = (position >= 0) & (position < last + 1)
+        position = np.clip(position, 0, max(last, 0))
+        left = np.floor(position).astype(np.int64)
+        right = np.minimum(left + 1, last)
+        rows = np.flatnonzero(inside)
+        self.order = rows[np.argsort(right[rows], kind="stable")]  # by the last frame needed
+        self.left, self.right = left, right
+        self.weight = (position - left).astype(np.float32)
+        self.next = 0  # rows emitted so far (in self.order)
+        self.base = 0  # model frame of buffer row 0
+        self.total = np.zeros((0, dim), np.float64)
+        self.count = np.zeros(0, np.int64)
+
+    def add(self, model_start: np.ndarray, values: np.ndarray, present: np.ndarray) -> None:
+        """``values`` (B, T, D) of windows starting at ``model_start`` (B,) (increasing);
+        only frames where ``present`` (B, T) count; frames off the grid are dropped."""
+        t = values.shape[1]
+        self._reserve(min(int(model_start.max()) + t, self.n_frames))
+        frames = model_start[:, None] + np.arange(t)
+        keep = present & (frames >= 0) & (frames < self.n_frames)
+        for j in range(t):  # one offset at a time: unique indices in each fancy-indexed add
+            at = frames[keep[:, j], j] - self.base
+            self.total[at] += values[keep[:, j], j]
+            self.count[at] += 1
+
+    def emit(self, until: int, into: np.ndarray, rows_present: np.ndarray) -> None:
+        """Write the rows whose model frames are all below ``until`` into ``into`` (N, D),
+        where ``rows_present``; rows with a neighbouring frame no window saw stay as they
+        are (NaN)."""
+        stop = self.next + int(np.searchsorted(self.right[self.order[self.next:]], until))
+        rows = self.order[self.next:stop]
+        self.next = stop
+        if len(rows):
+            li, ri = self.left[rows] - self.base, self.right[rows] - self.base
+            have = (self.count[li] > 0) & (self.count[ri] > 0)
+            mean_l = self.total[li] / np.maximum(self.count[li], 1)[:, None]
+            mean_r = self.total[ri] / np.maximum(self.count[ri], 1)[:, None]
+            w = self.weight[rows, None]
+            values = (mean_l * (1 - w) + mean_r * w).astype(np.float32)
+            ok = have & rows_present[rows]
+            into[rows[ok]] = values[ok]
+        # the remaining rows need frames from their left neighbour on, which is at least
+        # the smallest remaining right neighbour - 1 (rows are sorted by it)
+        if self.next < len(self.order):
+            self._drop_below(int(self.right[self.order[self.next]]) - 1)
+
+    def _drop_below(self, frame: int) -> None:
+        shift = frame - self.base
+        if shift > 0:
+            self.total = self.total[shift:].copy()
+            self.count = self.count[shift:].copy()
+            self.base = frame
+
+    def _reserve(self, end: int) -> None:
+        """Make the buffer reach model frame ``end`` (exclusive)."""
+        grow = end - self.base - len(self.count)
+        if grow > 0:
+            self.total = np.concatenate([self.total, np.zeros((grow, self.total.shape[1]))])
+            self.count = np.concatenate([self.count, np.zeros(grow, np.int64)])
 
 
 def _cancelled(cancel: threading.Event | Callable[[], bool] | None) -> bool:
