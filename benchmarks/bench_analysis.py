@@ -57,12 +57,14 @@ shuffled = []
 for seed in range(5):
     p = train_codes.copy()
     p[p >= 0] = np.random.default_rng(seed).permutation(p[p >= 0])
-    shuffled.append(_scores(truth, train_classifier(emb, p, NAMES, cv=None).predict(emb)[0][held])[0])
+    shuffled_probe = train_classifier(emb, p, NAMES, cv=None)
+    shuffled.append(_scores(truth, shuffled_probe.predict(emb)[0][held])[0])
 print("shuffled labels, balanced acc", np.round(shuffled, 3).tolist())
 t = time.perf_counter()
 tuned, ft = fine_tune_classifier(model, fit, train_codes, NAMES, steps=100, batch_size=16)
 dt = time.perf_counter() - t
-print(f"fine-tuned ({dt:.1f} s):", np.round(_scores(truth, ft.predict(tuned.embed(fit))[0][held]), 3))
+tuned_scores = _scores(truth, ft.predict(tuned.embed(fit))[0][held])
+print(f"fine-tuned ({dt:.1f} s):", np.round(tuned_scores, 3))
 for kind in ["linear", "mlp"]:
     t = time.perf_counter()
     clf = train_classifier(emb, codes, NAMES, tracks=fit, kind=kind, cv=5)

@@ -25,7 +25,8 @@ def test_info_prints_what_was_read(capsys):
 def test_info_json_matches_the_tracks():
     res = subprocess.run(
         [sys.executable, "-m", "napari_skelmae.cli", "info", "--json",
-         str(DATA / "dlc_openfield/predictions/m3v1mp4DLC_resnet50_openfieldAug20shuffle1_30000.h5")],
+         str(DATA / "dlc_openfield/predictions"
+             / "m3v1mp4DLC_resnet50_openfieldAug20shuffle1_30000.h5")],
         capture_output=True, text=True, timeout=120,
     )
     assert res.returncode == 0, res.stderr
@@ -40,8 +41,9 @@ def test_info_json_matches_the_tracks():
 
 
 def test_info_reports_missing_video_as_a_warning_not_an_error(capsys):
-    assert main(["info", str(DATA / "dlc_bsoid_bottomup"
-                             / "raw_clip1DLC_resnet50_OpenFieldHighResApr8shuffle1_1030000.h5")]) == 0
+    path = (DATA / "dlc_bsoid_bottomup"
+            / "raw_clip1DLC_resnet50_OpenFieldHighResApr8shuffle1_1030000.h5")
+    assert main(["info", str(path)]) == 0
     captured = capsys.readouterr()
     assert "video             not found" in captured.out
     assert "No video found" in captured.err

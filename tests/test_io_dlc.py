@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import time
 import warnings
 
 import h5py
@@ -137,12 +136,10 @@ def test_lightning_pose_missing_fraction_matches_pandas():
     assert np.isnan(tracks.confidence).all()  # labelled data: no likelihood
 
 
-def test_zebrafish_csv_gz_is_fast_and_keeps_its_1_based_index():
+def test_zebrafish_csv_gz_keeps_its_1_based_index():
+    """(Its load time is benchmarks/bench_load.py's, not a test's.)"""
     path = data_path(*ZEBRAFISH)
-    start = time.perf_counter()
     tracks = dlc.read(path)
-    seconds = time.perf_counter() - start
-    assert seconds < 5, f"reading the 17 MB zebrafish CSV took {seconds:.1f} s"
     with gzip.open(path, "rt") as f:
         lines = [f.readline() for _ in range(4)]
     assert lines[3].split(",")[0] == "1"

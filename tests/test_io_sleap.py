@@ -7,7 +7,6 @@ and sleap-io's own instance objects for the .slp files.
 from __future__ import annotations
 
 import shutil
-import time
 import warnings
 
 import h5py
@@ -200,12 +199,9 @@ def test_jabs_points_are_x_then_y_and_zero_confidence_is_missing():
     assert np.nanmedian(step) < 10
 
 
-def test_read_slp_is_fast():
-    p = data_path("sleap_analysis_example", "predictions.slp")
-    read_slp(p)  # warm the file cache and imports
-    start = time.perf_counter()
-    t = read_slp(p)
-    assert time.perf_counter() - start < 2.0
+def test_read_slp_gives_every_frame():
+    """(Load times are benchmarks/bench_load.py's, not a test's.)"""
+    t = read_slp(data_path("sleap_analysis_example", "predictions.slp"))
     assert t.n_frames == 3000
 
 

@@ -1,9 +1,10 @@
 """``skelmae demo``: the whole pipeline on the bundled two-fly recording, in a few minutes.
 
-pretrain a small Skeleton2vec model -> per-frame embeddings -> behaviour clusters -> results files (table,
-SLEAP events, BORIS table, model, clusterer) -> pictures: napari with the flies coloured by
-cluster and the ethogram docked below the video, plus the ethogram and the embedding map as
-PNGs. Every step is one call of the public API, the same calls a console user makes.
+pretrain a small Skeleton2vec model -> per-frame embeddings -> behaviour clusters -> results
+files (table, SLEAP events, BORIS table, model, clusterer) -> pictures: napari with the flies
+coloured by cluster and the ethogram docked below the video, plus the ethogram and the
+embedding map as PNGs. Every step is one call of the public API, the same calls a console
+user makes.
 """
 
 from __future__ import annotations
