@@ -5,7 +5,7 @@ not depend on what the weights are) embeds sleap_analysis_example (2 flies x 13 
 3000 frames) tiled in memory at 30 fps: every method a ``--throughput-minutes`` recording,
 then the first method also 15, 30 and 60 minutes (``--minutes``; 60 min is the 1-hour
 recording of issue 4: 108 000 frames, 216 000 animal-frames), with ``model.embed`` at its
-defaults (float32, batch 256, stride max(patch, T/16), so each model frame is covered by about
+defaults (float32, batch 64, stride max(patch, T/16), so each model frame is covered by about
 16 windows), on the CPU with ``--threads`` threads. Per run, in a fresh process:
 
 * animal-frames/s: frames x individuals / embedding wall time;
@@ -101,14 +101,15 @@ def window_flops(model, tracks) -> tuple[float, int]:
     return float(counter.get_total_flops()) / len(batch["x"]), len(batch["x"])
 
 
-def worker(method: str, minutes: float, threads: int, do_cluster: bool) -> dict:
+def worker(method: str, minutes: float, threads: int, do_cluster: bool,
+           batch_size: int | None = None) -> dict:
     import numpy as np
     import torch
 
     from napari_skelmae import load_model
 
     torch.set_num_threads(threads)
-    model = load_model(model_path(method), device="cpu")
+    model = load_model(model_path(method), map_location="cpu")
     tracks = tiled(minutes)
     flops, _ = window_flops(model, tracks.sel(frames=slice(0, 600)))
     windows = [0]
@@ -118,7 +119,8 @@ def worker(method: str, minutes: float, threads: int, do_cluster: bool) -> dict:
 
     rss_before, max_before = rss_mb(), max_rss_mb()
     t0 = time.perf_counter()
-    emb = model.embed(tracks, progress=progress)
+    emb = model.embed(tracks, progress=progress,
+                      **({"batch_size": batch_size} if batch_size else {}))
     wall = time.perf_counter() - t0
     out = {
         "method": method, "minutes": minutes, "frames": tracks.n_frames,
@@ -142,7 +144,8 @@ def worker(method: str, minutes: float, threads: int, do_cluster: bool) -> dict:
 
 def run_worker(method: str, minutes: float, args, do_cluster: bool) -> dict:
     cmd = [sys.executable, __file__, "--_worker", method, str(minutes), "--threads",
-           str(args.threads)] + (["--_cluster"] if do_cluster else [])
+           str(args.threads)] + (["--_cluster"] if do_cluster else []) + (
+           ["--batch-size", str(args.batch_size)] if args.batch_size else [])
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if done.returncode:
         raise SystemExit(f"{method}/{minutes} min failed:\n{done.stderr[-3000:]}")
@@ -157,13 +160,16 @@ def main(argv=None) -> None:
     ap.add_argument("--throughput-minutes", type=float, default=5.0,
                     help="length of every method's throughput run")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="windows per batch (default: embed's)")
     ap.add_argument("--no-cluster", action="store_true")
     ap.add_argument("--_worker", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--_cluster", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._worker:
         method, minutes = args._worker
-        print(json.dumps(worker(method, float(minutes), args.threads, args._cluster)))
+        print(json.dumps(worker(method, float(minutes), args.threads, args._cluster,
+                                args.batch_size)))
         return
 
     import torch
@@ -177,7 +183,7 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {args.threads} threads; float32 matmul peak (2048^3) "
           f"{peak:.0f} GFLOP/s")
     print("sleap_analysis_example tiled at 30 fps: 2 animals x 13 keypoints; embed defaults "
-          "(float32, batch 256, stride max(patch, T/16))")
+          f"(float32, batch {args.batch_size or 64}, stride max(patch, T/16))")
     print(f"{'method':<13} {'min':>4} {'frames':>7} {'D':>4} {'windows':>8} {'wall s':>7} "
           f"{'animal-fr/s':>11} {'GFLOP/s':>8} {'of peak':>7} {'RSS before':>10} "
           f"{'peak':>6} {'output':>7} {'working':>8}")

@@ -24,6 +24,9 @@ Baselines, from the same visible entries:
   same masking (x and y pooled). Frames wholly hidden keep the linear values. (A rigid
   Procrustes correction from the visible keypoints was tried first and was worse than plain
   interpolation: limbs and tails do not move with the body.)
+* local line: each hidden entry from a Gaussian-weighted (sigma 1.5 frames) least-squares
+  line through the visible entries of its keypoint within 3 sigma on both sides, i.e.
+  smoothing the tracker's jitter over more frames than interpolation's two.
 * floor (not a method): each tracked entry predicted from ALL other frames of its keypoint
   (a leave-one-out Gaussian average, sigma 1 frame), i.e. with nothing hidden. The truth is
   itself a pose estimate with frame-to-frame jitter that no method can predict; this shows
@@ -177,6 +180,31 @@ def regression_fill(pos: np.ndarray, covariance: np.ndarray) -> np.ndarray:
     return out
 
 
+def local_line_fill(pos: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """Per keypoint and animal, each hidden entry from a Gaussian-weighted (``sigma`` frames)
+    least-squares line through the visible entries within 3 sigma on both sides (a local
+    linear smoother: it averages the tracker's jitter over more frames than interpolation's
+    two). Where there are not visible entries on both sides: linear_fill's value."""
+    out = linear_fill(pos)
+    reach = int(np.ceil(3 * sigma))
+    t = np.arange(pos.shape[0])
+    for i in range(pos.shape[1]):
+        for k in range(pos.shape[2]):
+            seen = np.isfinite(pos[:, i, k, 0])
+            ts, xs = t[seen], pos[seen, i, k]
+            for h in np.flatnonzero(~seen):
+                lo, hi = np.searchsorted(ts, h - reach), np.searchsorted(ts, h + reach + 1)
+                d = ts[lo:hi] - h
+                if hi - lo < 2 or (d > 0).all() or (d < 0).all():
+                    continue
+                w = np.exp(-0.5 * (d / sigma) ** 2)
+                design = np.stack([np.ones_like(d), d], axis=1).astype(np.float64)
+                weighted = design * w[:, None]
+                beta = np.linalg.solve(weighted.T @ design, weighted.T @ xs[lo:hi])
+                out[h, i, k] = beta[0]
+    return out
+
+
 def noise_floor(pos: np.ndarray, sigma: float = 1.0) -> np.ndarray:
     """Each entry from all OTHER frames of its series: a Gaussian-weighted average (sigma in
     frames) of the linearly filled series with the entry's own frame left out."""
@@ -307,10 +335,13 @@ def run_recording(rec: Recording, methods, args) -> list[Row]:
     regressed = cat([regression_fill(h.positions, covariance) for h in holed])
     rows.append(score(rec.name, "linear+regr", regressed, truth, target, whole, linear_err,
                       unit_scale, unit, impute_s=time.perf_counter() - t0))
+    line = cat([local_line_fill(h.positions) for h in holed])
+    rows.append(score(rec.name, "local line", line, truth, target, whole, linear_err,
+                      unit_scale, unit))
     floor = cat([noise_floor(b.positions) for b in blocks])
     rows.append(score(rec.name, "floor", floor, truth, target, whole, linear_err, unit_scale,
                       unit))
-    print_rows(rows[-3:])
+    print_rows(rows[-4:])
 
     for method in methods:
         steps = args.steps or rec.steps[method]

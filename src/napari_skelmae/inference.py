@@ -51,7 +51,7 @@ def embed(
     *,
     keypoint_map: Mapping[str, str] | None = None,
     stride_frames: int | None = None,
-    batch_size: int = 256,
+    batch_size: int = 64,
     progress: Callable[[int, int], Any] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> Embeddings:
@@ -68,8 +68,10 @@ def embed(
     embedding, and with a stride of half a window the average would still depend on where
     the frame falls in the window (clusters then flicker with the stride's period).
 
-    ``progress(done, total)`` is called after each batch of windows; ``cancel`` (an Event or
-    a function returning True) stops before the next batch with a SkelmaeError.
+    ``batch_size`` 64: on a CPU, 256 was slower and held several times the memory (its
+    attention maps; benchmarks/bench_embed.py). ``progress(done, total)`` is called after
+    each batch of windows; ``cancel`` (an Event or a function returning True) stops before
+    the next batch with a SkelmaeError.
     """
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise SkelmaeError(f"batch_size must be a positive integer, got {batch_size!r}")

@@ -25,7 +25,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-dir", default=None,
                    help="folder for the result files (default: beside each video)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--batch-size", type=int, default=256, help="windows per batch")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per batch")
     p.add_argument("--keypoint-map", action="append", default=[], metavar="MODEL=TRACKS",
                    help="use the tracks keypoint TRACKS for the model keypoint MODEL")
 
