@@ -102,7 +102,7 @@ def window_flops(model, tracks) -> tuple[float, int]:
 
 
 def worker(method: str, minutes: float, threads: int, do_cluster: bool,
-           batch_size: int | None = None) -> dict:
+           batch_size: int | None = None, precision: str = "auto") -> dict:
     import numpy as np
     import torch
 
@@ -119,7 +119,7 @@ def worker(method: str, minutes: float, threads: int, do_cluster: bool,
 
     rss_before, max_before = rss_mb(), max_rss_mb()
     t0 = time.perf_counter()
-    emb = model.embed(tracks, progress=progress,
+    emb = model.embed(tracks, progress=progress, precision=precision,
                       **({"batch_size": batch_size} if batch_size else {}))
     wall = time.perf_counter() - t0
     out = {
@@ -145,7 +145,8 @@ def worker(method: str, minutes: float, threads: int, do_cluster: bool,
 def run_worker(method: str, minutes: float, args, do_cluster: bool) -> dict:
     cmd = [sys.executable, __file__, "--_worker", method, str(minutes), "--threads",
            str(args.threads)] + (["--_cluster"] if do_cluster else []) + (
-           ["--batch-size", str(args.batch_size)] if args.batch_size else [])
+           ["--batch-size", str(args.batch_size)] if args.batch_size else []) + [
+           "--precision", args.precision]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if done.returncode:
         raise SystemExit(f"{method}/{minutes} min failed:\n{done.stderr[-3000:]}")
@@ -162,6 +163,8 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=None,
                     help="windows per batch (default: embed's)")
+    ap.add_argument("--precision", default="auto", help="embed's precision (auto: float32 on "
+                    "the CPU); 'of peak' is always against the float32 peak")
     ap.add_argument("--no-cluster", action="store_true")
     ap.add_argument("--_worker", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--_cluster", action="store_true", help=argparse.SUPPRESS)
@@ -169,7 +172,7 @@ def main(argv=None) -> None:
     if args._worker:
         method, minutes = args._worker
         print(json.dumps(worker(method, float(minutes), args.threads, args._cluster,
-                                args.batch_size)))
+                                args.batch_size, args.precision)))
         return
 
     import torch

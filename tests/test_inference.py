@@ -133,6 +133,21 @@ def test_streaming_equals_the_whole_grid_average(flies):
                                    equal_nan=True)
 
 
+def test_bfloat16_embeddings_stay_close_to_float32(mouse):
+    """precision="bfloat16" (what "auto" takes on a CUDA GPU with bf16) changes an embedding
+    by a small fraction of its norm; "auto" on the CPU is float32, i.e. exact."""
+    model = _tiny(mouse)
+    exact = model.embed(mouse, precision="float32")
+    np.testing.assert_array_equal(model.embed(mouse), exact)
+    half = model.embed(mouse, precision="bfloat16")
+    assert np.array_equal(np.isnan(half), np.isnan(exact))
+    ok = np.isfinite(exact).all(-1)
+    rel = np.linalg.norm(half[ok] - exact[ok], axis=-1) / np.linalg.norm(exact[ok], axis=-1)
+    assert np.median(rel) < 0.05, np.median(rel)
+    with pytest.raises(SkelmaeError, match="precision"):
+        model.embed(mouse, precision="float16")
+
+
 def test_incompatible_tracks_are_refused(mouse, flies):
     model = _tiny(mouse)
     with pytest.raises(SkelmaeError, match="missing"):

@@ -52,6 +52,7 @@ def embed(
     keypoint_map: Mapping[str, str] | None = None,
     stride_frames: int | None = None,
     batch_size: int = 64,
+    precision: str = "auto",
     progress: Callable[[int, int], Any] | None = None,
     cancel: threading.Event | Callable[[], bool] | None = None,
 ) -> Embeddings:
@@ -67,6 +68,11 @@ def embed(
     seen at every token position of a window: a token's feature carries its position
     embedding, and with a stride of half a window the average would still depend on where
     the frame falls in the window (clusters then flicker with the stride's period).
+
+    ``precision``: ``"auto"`` runs the encoder under bfloat16 autocast on a CUDA GPU that
+    supports it and in float32 elsewhere (on the CPU float32 keeps embeddings exact and
+    reproducible across machines); ``"float32"`` or ``"bfloat16"`` force one. Features are
+    averaged in float64 and returned as float32 either way.
 
     ``batch_size`` 64: on a CPU, 256 was slower and held several times the memory (its
     attention maps; benchmarks/bench_embed.py). ``progress(done, total)`` is called after
@@ -86,6 +92,7 @@ def embed(
     grid = TimeGrid.of(mapped, config)
     present = ~mapped.missing.all(axis=2)  # (frames, individuals)
     device = model.device
+    embedding_autocast(precision, device)  # refuse a bad precision before any work
     T = config.n_frames
     stride = stride_frames or max(int(net.temporal_patch), T // 16)
     todo = [i for i in range(mapped.n_individuals) if present[:, i].any()]
@@ -101,7 +108,7 @@ def embed(
                 if _cancelled(cancel):
                     raise SkelmaeError(f"embedding{where} cancelled")
                 valid = batch["valid"]
-                with torch.no_grad():
+                with torch.no_grad(), embedding_autocast(precision, device):
                     features = net.frame_features(batch["x"].to(device), valid.to(device))
                 starts = batch["model_start"].numpy()
                 stream.add(starts, features.float().cpu().numpy(), valid.any(dim=2).numpy())
@@ -114,6 +121,17 @@ def embed(
     finally:
         net.train(was_training)
     return Embeddings(out, model_id=model_fingerprint(net))
+
+
+def embedding_autocast(precision: str, device: torch.device):
+    """The autocast context of ``embed`` for ``precision`` on ``device``."""
+    if precision not in ("auto", "float32", "bfloat16"):
+        raise SkelmaeError(
+            f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
+    if precision == "auto":
+        precision = ("bfloat16" if device.type == "cuda" and torch.cuda.is_bf16_supported()
+                     else "float32")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 
 class RowStream:

@@ -26,6 +26,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="folder for the result files (default: beside each video)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--batch-size", type=int, default=64, help="windows per batch")
+    p.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="auto: bfloat16 on a CUDA GPU that has it, float32 elsewhere; "
+                        "bfloat16 is 1.3-2.2x faster on CPUs with bf16 units")
     p.add_argument("--keypoint-map", action="append", default=[], metavar="MODEL=TRACKS",
                    help="use the tracks keypoint TRACKS for the model keypoint MODEL")
 
@@ -93,12 +96,12 @@ def _load(args: argparse.Namespace, files: list[str]):
     return model, recordings
 
 
-def _embed_all(model, recordings, batch_size: int) -> list:
+def _embed_all(model, recordings, batch_size: int, precision: str = "auto") -> list:
     out = []
     for tracks in recordings:
         print(f"embedding {tracks.source_path.name}: {tracks.n_frames} frames x "
               f"{tracks.n_individuals} individuals", file=sys.stderr, flush=True)
-        out.append(model.embed(tracks, batch_size=batch_size))
+        out.append(model.embed(tracks, batch_size=batch_size, precision=precision))
     return out
 
 
@@ -113,7 +116,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     from ..results import results_table
 
     model, recordings = _load(args, args.files)
-    for tracks, emb in zip(recordings, _embed_all(model, recordings, args.batch_size)):
+    embeddings = _embed_all(model, recordings, args.batch_size, args.precision)
+    for tracks, emb in zip(recordings, embeddings):
         table = results_table(tracks, embeddings=emb, model=model)
         _written(write_results(table, tracks, folder=args.out_dir))
     return 0
@@ -127,7 +131,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     if args.clusterer and args.save_clusterer:
         raise SkelmaeError("give either --clusterer (apply a saved one) or --save-clusterer")
     model, recordings = _load(args, args.files)
-    embeddings = _embed_all(model, recordings, args.batch_size)
+    embeddings = _embed_all(model, recordings, args.batch_size, args.precision)
     frames = [t.frame_index for t in recordings]
     if args.score:
         low, sep, high = args.score.partition(":")
@@ -165,7 +169,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     model, recordings = _load(args, args.files + list(args.predict))
     labelled = recordings[: len(args.files)]
     bouts = [load_labels(path, tracks=t) for path, t in zip(args.labels, labelled)]
-    embeddings = _embed_all(model, recordings, args.batch_size)
+    embeddings = _embed_all(model, recordings, args.batch_size, args.precision)
     classifier = train_classifier(embeddings[: len(labelled)], bouts, tracks=labelled,
                                   kind=args.kind, cv=args.cv or None, seed=args.seed)
     if classifier.cv_report is not None:
