@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import SkelmaeError
+from .blocks import check_windows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,12 +77,19 @@ class MaskedSkeletonModel(nn.Module):
 
     @property
     def temporal_patch(self) -> int:
-        """Frames per token along time (the T axis of ``encode``'s output is T // this)."""
-        return 1
+        """Frames per token along time (the T axis of ``encode``'s output is T // this):
+        ``config.patch`` (every method's config has one)."""
+        return int(getattr(self.config, "patch", 1))
 
     @property
     def feature_dim(self) -> int:
-        raise NotImplementedError
+        """Width D of ``encode``'s features: ``config.dim`` unless a method says otherwise."""
+        return int(self.config.dim)
+
+    def _check(self, x: torch.Tensor, valid: torch.Tensor) -> None:
+        """Refuse windows that do not fit the model (shapes, keypoints, channels, patch)."""
+        check_windows(x, valid, self.spec.n_keypoints, self.spec.n_channels,
+                      self.temporal_patch)
 
     def frame_features(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Per-frame features (B, T, D): tokens averaged over joints (valid-weighted) and

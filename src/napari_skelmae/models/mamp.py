@@ -20,7 +20,6 @@ from .blocks import (
     MaskedTokenDecoder,
     SkeletonEncoder,
     check_config,
-    check_windows,
     patchify,
     token_validity,
 )
@@ -97,17 +96,6 @@ class Model(MaskedSkeletonModel):
             config.decoder_depth, config.decoder_heads, config.patch * spec.n_channels,
             config.mlp_ratio, pos_init=config.pos_init,
         )
-
-    @property
-    def temporal_patch(self) -> int:
-        return self.config.patch
-
-    @property
-    def feature_dim(self) -> int:
-        return self.config.dim
-
-    def _check(self, x: torch.Tensor, valid: torch.Tensor) -> None:
-        check_windows(x, valid, self.spec.n_keypoints, self.spec.n_channels, self.config.patch)
 
     def mask(
         self, x: torch.Tensor, valid: torch.Tensor, generator: torch.Generator | None = None

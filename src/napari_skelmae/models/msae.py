@@ -27,7 +27,7 @@ from torch import nn
 from ..errors import SkelmaeError
 from ..masking import two_stage_mask
 from .base import MaskedSkeletonModel, ModelSpec
-from .blocks import check_windows, sincos_1d, trunc_normal_
+from .blocks import sincos_1d, trunc_normal_
 from .fill import COORD_LOSSES, FILLS, entry_error, interpolated_input
 
 SLOPE = 0.1  # LeakyReLU slope everywhere in STTFormer / MSAE
@@ -232,15 +232,8 @@ class Model(MaskedSkeletonModel):
         self.head = nn.Conv2d(config.decoder[-1][1], spec.n_channels, 1)
 
     @property
-    def temporal_patch(self) -> int:
-        return self.config.patch
-
-    @property
     def feature_dim(self) -> int:
-        return self.config.encoder[-1][1]
-
-    def _check(self, x: torch.Tensor, valid: torch.Tensor) -> None:
-        check_windows(x, valid, self.spec.n_keypoints, self.spec.n_channels, self.config.patch)
+        return self.config.encoder[-1][1]  # the last encoder block's output channels
 
     def to_slices(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, V, C) -> (B, C, T', P·V), each row the P·V entries of P consecutive frames."""

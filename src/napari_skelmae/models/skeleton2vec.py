@@ -23,7 +23,6 @@ from .blocks import (
     MaskedTokenDecoder,
     SkeletonEncoder,
     check_config,
-    check_windows,
     patchify,
     token_validity,
 )
@@ -118,17 +117,6 @@ class Model(MaskedSkeletonModel):
         super().train(mode)
         self.teacher.eval()
         return self
-
-    @property
-    def temporal_patch(self) -> int:
-        return self.config.patch
-
-    @property
-    def feature_dim(self) -> int:
-        return self.config.dim
-
-    def _check(self, x: torch.Tensor, valid: torch.Tensor) -> None:
-        check_windows(x, valid, self.spec.n_keypoints, self.spec.n_channels, self.config.patch)
 
     def mask(
         self, x: torch.Tensor, valid: torch.Tensor, generator: torch.Generator | None = None

@@ -36,7 +36,7 @@ from torch import nn
 from ..errors import SkelmaeError
 from ..masking import body_parts, graph_part_mask, two_stage_mask
 from .base import MaskedSkeletonModel, ModelSpec
-from .blocks import check_windows, patchify, token_validity, trunc_normal_, unpatchify
+from .blocks import patchify, token_validity, trunc_normal_, unpatchify
 from .fill import COORD_LOSSES, FILLS, entry_error, interpolated_input
 
 #: below this many keypoints a skeleton without edges is treated as fully connected
@@ -304,17 +304,6 @@ class Model(MaskedSkeletonModel):
         self.decoder = GraphDecoder(
             adjacency, config.dim, p * c, config.temporal_kernel, config.remask
         )
-
-    @property
-    def temporal_patch(self) -> int:
-        return self.config.patch
-
-    @property
-    def feature_dim(self) -> int:
-        return self.config.dim
-
-    def _check(self, x: torch.Tensor, valid: torch.Tensor) -> None:
-        check_windows(x, valid, self.spec.n_keypoints, self.spec.n_channels, self.config.patch)
 
     def node_features(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, T, V, C) -> (B, TP, V, P*(C+1)): each keypoint's P frames of coordinates (0
