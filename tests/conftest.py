@@ -24,3 +24,18 @@ def data_dir() -> Path:
     if not DATA.is_dir():
         pytest.fail(f"shared test data not found at {DATA} (set SKELMAE_TEST_DATA)")
     return DATA
+
+
+@pytest.fixture
+def notifications():
+    """The messages of the napari notifications shown during a test."""
+    from napari.utils.notifications import notification_manager
+
+    seen: list[str] = []
+
+    def record(n):
+        seen.append(str(n.message))
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)

@@ -12,8 +12,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
-from threadpoolctl import threadpool_limits
 
 from napari_skelmae import load_tracks
 from napari_skelmae.analysis.bouts import frames_to_bouts
@@ -28,20 +26,11 @@ from napari_skelmae.inference import Embeddings
 from napari_skelmae.training import pretrain
 
 from .conftest import data_path
+from .shared_fixtures import one_thread  # noqa: F401
 
 TINY = dict(dim=32, depth=1, heads=2, decoder_dim=32, decoder_depth=1, decoder_heads=2)
 WINDOW = dict(window_s=16 / 30, stride_s=4 / 30)
 METHODS = ["kmeans", "gmm", "hdbscan"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two busy cores: one BLAS/OpenMP thread is much faster than several fighting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

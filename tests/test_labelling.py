@@ -5,47 +5,16 @@ qtbot in a real viewer (run under Xvfb)."""
 from __future__ import annotations
 
 import threading
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from napari_skelmae.sample_data import sample_path
+from .shared_fixtures import discover_plugins, one_thread, open_sample  # noqa: F401
 
 pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-skelmae"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def _discover_plugins():
-    import npe2
-
-    npe2.PluginManager.instance().discover()
-
-
-@pytest.fixture
-def notifications():
-    from napari.utils.notifications import notification_manager
-
-    seen: list[str] = []
-
-    def record(n):
-        seen.append(str(n.message))
-
-    notification_manager.notification_ready.connect(record)
-    yield seen
-    notification_manager.notification_ready.disconnect(record)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +27,6 @@ def tiny_model_file(tmp_path_factory):
                      dim=32, depth=1, heads=2, decoder_dim=32, decoder_depth=1,
                      decoder_heads=2)
     return model.save(tmp_path_factory.mktemp("model") / "tiny.skelmae")
-
-
-def _open_sample(viewer):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        viewer.open(sample_path(), plugin=PLUGIN)
-    return next(layer for layer in viewer.layers if layer._type_string == "points")
 
 
 def _bout(viewer, panel, behaviour, individual, first, last):
@@ -105,7 +67,7 @@ def test_label_bouts_with_buttons_and_keys_then_save_and_load(make_napari_viewer
     from napari_skelmae.plots import category_colors
 
     viewer = make_napari_viewer()
-    points = _open_sample(viewer)
+    points = open_sample(viewer)
     classify = ClassifyWidget(viewer)
     viewer.window.add_dock_widget(classify)
     panel = classify.labelling
@@ -239,7 +201,7 @@ def test_classify_trains_from_bouts_labelled_in_napari(make_napari_viewer, qtbot
     from napari_skelmae.napari.widgets.classify import LABELLED
 
     viewer = make_napari_viewer()
-    points = _open_sample(viewer)
+    points = open_sample(viewer)
     classify = ClassifyWidget(viewer)
     viewer.window.add_dock_widget(classify)
     classify.model_file.setText(str(tiny_model_file))
@@ -294,7 +256,7 @@ def test_embed_cluster_progress_reaches_the_end_and_cancel_stops_it(
     from napari_skelmae.napari.widgets import EmbedClusterWidget
 
     viewer = make_napari_viewer()
-    points = _open_sample(viewer)
+    points = open_sample(viewer)
     embed = EmbedClusterWidget(viewer)
     viewer.window.add_dock_widget(embed)
     embed.model_file.setText(str(tiny_model_file))

@@ -16,6 +16,7 @@ from napari_skelmae.models.blocks import sincos_1d
 from napari_skelmae.models.fill import interpolate_in_time
 
 from .conftest import data_path
+from .shared_fixtures import one_thread  # noqa: F401
 
 METHODS = ("skeletonmae", "msae")
 #: the imputation setting of each method next to its default (docs/methods/*.md, Imputation)
@@ -36,16 +37,6 @@ SMALL = {
     "skeletonmae": dict(dim=32, gin_layers=2),
     "msae": dict(embed_dim=16, encoder=((16, 16, 8), (16, 16, 8)), decoder=((16, 16, 8),)),
 }
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These tensors are tiny: on a shared 2-core machine thread hand-offs cost more than the
-    arithmetic (10x here), so run single-threaded and restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from napari_skelmae.models import ModelSpec, build_model, mamp, model_class
 from napari_skelmae.models.blocks import patchify, sincos_1d, sincos_2d, unpatchify
 
 from .conftest import data_path
+from .shared_fixtures import one_thread  # noqa: F401
 
 METHODS = ("mamp", "skeleton2vec")
 SPEC = ModelSpec(n_keypoints=13, n_channels=2, n_frames=32)
@@ -50,15 +51,6 @@ def batch(fly_windows) -> tuple[torch.Tensor, torch.Tensor]:
     valid &= ~gaps
     valid[0, :, 3] = False  # one keypoint lost for a whole window
     return torch.where(valid.unsqueeze(-1), x, 0.0), valid
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy machine makes OpenMP threads wait."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def seeded(seed: int = 0) -> torch.Generator:

@@ -15,17 +15,11 @@ from napari_skelmae import load_tracks
 from napari_skelmae.sample_data import sample_path
 
 from .conftest import DATA
+from .shared_fixtures import discover_plugins  # noqa: F401
 
 pytestmark = pytest.mark.gui
 
 PLUGIN = "napari-skelmae"
-
-
-@pytest.fixture(autouse=True)
-def _discover_plugins():
-    import npe2
-
-    npe2.PluginManager.instance().discover()
 
 
 def test_npe2_validate_passes():

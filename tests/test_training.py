@@ -23,6 +23,7 @@ from napari_skelmae.models import model_class
 from napari_skelmae.training import pretrain
 
 from .conftest import data_path
+from .shared_fixtures import one_thread  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -51,15 +52,6 @@ def _needs(method: str) -> None:
         model_class(method)
     except ImportError as e:  # a model file still being written by another helper
         pytest.skip(f"the {method} model is not available yet: {e}")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two busy cores: one intra-op thread is faster than two fighting for them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

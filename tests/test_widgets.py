@@ -4,13 +4,12 @@ embedding map follow the frame slider and move it when clicked."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
-import torch
 
 from napari_skelmae.sample_data import sample_path
+
+from .shared_fixtures import discover_plugins, one_thread, open_sample  # noqa: F401
 
 pytestmark = pytest.mark.gui
 
@@ -18,42 +17,6 @@ PLUGIN = "napari-skelmae"
 #: a tiny MAMP so that a run takes a second or two on two busy cores
 TINY = ("dim=32 depth=1 heads=2 decoder_dim=32 decoder_depth=1 decoder_heads=2 "
         "precision=float32 log_every=2")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def _discover_plugins():
-    import npe2
-
-    npe2.PluginManager.instance().discover()
-
-
-@pytest.fixture
-def notifications():
-    from napari.utils.notifications import notification_manager
-
-    seen: list[str] = []
-
-    def record(n):
-        seen.append(str(n.message))
-
-    notification_manager.notification_ready.connect(record)
-    yield seen
-    notification_manager.notification_ready.disconnect(record)
-
-
-def _open_sample(viewer):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        viewer.open(sample_path(), plugin=PLUGIN)
-    return next(layer for layer in viewer.layers if layer._type_string == "points")
 
 
 def _click(qtbot, canvas, x_px, y_px):
@@ -87,7 +50,7 @@ def test_pretrain_starts_shows_progress_cancels_and_finishes(make_napari_viewer,
     from napari_skelmae.napari.widgets import PretrainWidget
 
     viewer = make_napari_viewer()
-    points = _open_sample(viewer)
+    points = open_sample(viewer)
     widget = PretrainWidget(viewer)
     viewer.window.add_dock_widget(widget)
     from napari_skelmae.napari.widgets._common import session
@@ -154,7 +117,7 @@ def test_pretrain_error_in_the_worker_is_a_notification(make_napari_viewer, qtbo
     from napari_skelmae.napari.widgets import PretrainWidget
 
     viewer = make_napari_viewer()
-    _open_sample(viewer)
+    open_sample(viewer)
     widget = PretrainWidget(viewer)
     viewer.window.add_dock_widget(widget)
     _tiny_settings(widget, 5, tmp_path / "m.skelmae")
@@ -184,7 +147,7 @@ def test_ethogram_marks_current_frame_and_a_click_moves_the_viewer(make_napari_v
     from napari_skelmae.napari.views import EthogramView
 
     viewer = make_napari_viewer(show=True)
-    _open_sample(viewer)
+    open_sample(viewer)
     view = EthogramView(viewer)
     viewer.window.add_dock_widget(view, area="bottom")
     frame_index = np.arange(1350)
@@ -220,7 +183,7 @@ def test_ethogram_from_a_points_layer_feature(make_napari_viewer, qtbot):
     from napari_skelmae.napari.views import EthogramView
 
     viewer = make_napari_viewer()
-    points = _open_sample(viewer)
+    points = open_sample(viewer)
     features = points.features.copy()
     frames = np.rint(points.data[:, 0]).astype(int)
     features["behaviour"] = np.where(frames < 500, "court", "chase")
@@ -254,7 +217,7 @@ def test_embedding_map_marks_current_frame_and_a_click_moves_the_viewer(make_nap
     from napari_skelmae.napari.views import EmbeddingMapView
 
     viewer = make_napari_viewer(show=True)
-    _open_sample(viewer)
+    open_sample(viewer)
     view = EmbeddingMapView(viewer)
     viewer.window.add_dock_widget(view, area="right")
     rng = np.random.default_rng(0)
@@ -335,7 +298,7 @@ def test_embed_cluster_colours_points_then_classify_and_export(make_napari_viewe
     from napari_skelmae.results import results_from_table
 
     viewer = make_napari_viewer()
-    points = _open_sample(viewer)
+    points = open_sample(viewer)
     before = points.face_color.copy()
 
     # embed & cluster: the points take their cluster's palette colour
@@ -411,7 +374,7 @@ def test_analysis_widgets_without_model_or_results_notify(make_napari_viewer, qt
     from napari_skelmae.napari.widgets import ClassifyWidget, EmbedClusterWidget, ExportWidget
 
     viewer = make_napari_viewer()
-    _open_sample(viewer)
+    open_sample(viewer)
     for cls, needle in ((EmbedClusterWidget, "no model"), (ExportWidget, "nothing to export"),
                         (ClassifyWidget, "labels file")):
         widget = cls(viewer)
@@ -442,7 +405,7 @@ def test_every_manifest_widget_opens_through_napari(make_napari_viewer, qtbot,
     from napari_skelmae.napari.widgets._common import session
 
     viewer = make_napari_viewer()
-    points = _open_sample(viewer)
+    points = open_sample(viewer)
     opened = {}
     for name, cls in expected.items():
         _, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
