@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -42,18 +41,7 @@ CACHE = REPO / ".cache" / "bench"
 METHODS = ("mamp", "skeleton2vec", "skeletonmae", "msae")
 FPS = 30.0
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from bench_pretrain import matmul_peak, max_rss_mb, rss_mb  # noqa: E402
 
 
 def tiled(minutes: float):
@@ -176,7 +164,6 @@ def main(argv=None) -> None:
         return
 
     import torch
-    from bench_pretrain import matmul_peak
 
     sys.stdout.reconfigure(line_buffering=True)
     torch.set_num_threads(args.threads)
