@@ -78,6 +78,34 @@ def test_viewer_open_gives_points_skeleton_and_video(make_napari_viewer, rel):
     assert viewer.layers.index(video) < viewer.layers.index(points)
 
 
+def test_hovering_a_point_shows_individual_keypoint_and_confidence(make_napari_viewer):
+    """What napari shows under the cursor (tooltip and status bar) for a point: its
+    individual, keypoint and confidence; show_tracks switches the layer tooltip on."""
+    import numpy as np
+
+    from napari_skelmae.napari.console import show_tracks
+
+    viewer = make_napari_viewer()
+    assert not viewer.tooltip.visible  # napari's default
+    tracks = load_tracks(DATA / "sleap_analysis_example" / "predictions.slp")
+    points = next(layer for layer in show_tracks(tracks, viewer=viewer)
+                  if layer._type_string == "points")
+    assert viewer.tooltip.visible
+    viewer.dims.set_point(0, 10)
+    points.refresh()
+    i = int(np.flatnonzero(points.data[:, 0] == 10)[5])
+    text = points._get_tooltip_text(points.data[i], world=True)
+    row = points.features.iloc[i]
+    lines = text.splitlines()
+    assert lines[:2] == [f"individual: {row['individual']}", f"keypoint: {row['keypoint']}"]
+    name, value = lines[2].split(": ")  # napari rounds the score for display
+    assert name == "confidence" and abs(float(value) - row["confidence"]) < 0.006
+    frame = np.searchsorted(tracks.frame_index, 10)
+    k = tracks.keypoint_names.index(row["keypoint"])
+    ind = tracks.individual_names.index(row["individual"])
+    assert np.isclose(row["confidence"], tracks.confidence[frame, ind, k])
+
+
 def test_broken_file_through_napari_is_a_notification_not_a_crash(make_napari_viewer, tmp_path):
     from napari.utils.notifications import notification_manager
 

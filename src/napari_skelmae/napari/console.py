@@ -11,9 +11,13 @@ from ..tracks import PoseTracks
 
 
 def add_layer_tuples(viewer, layer_tuples: list[tuple]) -> list:
-    """Add LayerDataTuples to a viewer and return the layers."""
+    """Add LayerDataTuples to a viewer and return the layers; switches on the viewer's layer
+    tooltip, so the point under the cursor shows its individual, keypoint and confidence
+    (its features; napari's status bar shows them too, which is all a file dropped onto
+    napari gets: a reader cannot reach the viewer)."""
     from napari.layers import Layer
 
+    viewer.tooltip.visible = True
     return [viewer.add_layer(Layer.create(*t)) for t in layer_tuples if t[0] is not None]
 
 
