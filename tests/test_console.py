@@ -42,10 +42,14 @@ def test_cluster_classify_export_in_three_calls(make_napari_viewer, model, tmp_p
     points = next(ly for ly in layers if ly._type_string == "points")
     before = points.face_color.copy()
 
-    result = sk.cluster_layer(points, model, viewer=viewer, n_clusters=4)
+    saved = tmp_path / "flies.clusterer"
+    result = sk.cluster_layer(points, model, viewer=viewer, n_clusters=4, save_clusterer=saved)
     assert result["labels"].shape == (tracks.n_frames, tracks.n_individuals)
     assert "cluster" in points.features and not np.allclose(points.face_color, before)
     assert session(viewer).results(points).clusters is result["labels"]
+    assert result["saved"] == saved and saved.is_file()
+    again = sk.cluster_layer(points, model, viewer=viewer, clusterer=saved)  # applied, not fit
+    np.testing.assert_array_equal(again["labels"], result["labels"])
 
     clf = sk.classify_layer(points.name, _wing_bouts(tracks), viewer=viewer, cv=3)
     assert list(clf.names) == ["folded", "spread"]

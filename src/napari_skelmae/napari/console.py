@@ -74,12 +74,16 @@ def cluster_layer(
     min_bout_frames: int | None = None,
     ethogram: bool = True,
     embedding_map: str | None = None,
+    clusterer: Any = None,
+    save_clusterer: Any = None,
 ) -> dict[str, Any]:
     """Embed & cluster, as the dock widget does: embeddings of a points layer's tracks
     (``model``: a SkeletonModel, a model file, or None for the viewer's latest model),
     clusters, the points and skeleton coloured by cluster, the ethogram (and, with
-    ``embedding_map="pca"``/``"umap"``, the map). Returns tracks, embeddings, labels, names,
-    clusterer."""
+    ``embedding_map="pca"``/``"umap"``, the map). ``clusterer``: a saved clusterer file to
+    apply instead of fitting (the same clusters as on the recording it came from);
+    ``save_clusterer``: write the fitted one there. Returns tracks, embeddings, labels,
+    names, clusterer (and ``saved``, the clusterer file written)."""
     from pathlib import Path
 
     from ..model import SkeletonModel
@@ -94,7 +98,10 @@ def cluster_layer(
     path = None if model is None or isinstance(model, SkeletonModel) else Path(model)
     result = run_embed_cluster(layer_snapshot(layer), state.model if model is None else
                                (model if path is None else None), path, method, n_clusters,
-                               min_bout_frames, embedding_map)
+                               min_bout_frames, embedding_map,
+                               clusterer_path=None if clusterer is None else Path(clusterer),
+                               save_clusterer=None if save_clusterer is None
+                               else Path(save_clusterer))
     label_layers(layer, result["labels"], result["names"], column=CLUSTER_COLUMN,
                  skeleton=skeleton_of(viewer, layer))
     state.set_results(layer, LayerResults(
@@ -102,9 +109,10 @@ def cluster_layer(
         clusters=result["labels"], cluster_names=result["names"],
         clusterer=result["clusterer"], map_xy=result["xy"], map_method=result["map_method"]))
     state.set_model(result["model"])
-    title = f"{layer.name}: clusters ({method})"
+    title = f"{layer.name}: clusters ({result['clusterer'].method})"
     if ethogram:
-        show_ethogram(viewer, result["tracks"], result["labels"], result["names"], title)
+        show_ethogram(viewer, result["tracks"], result["labels"], result["names"], title,
+                      source=(layer.name, CLUSTER_COLUMN))
     if result["xy"] is not None:
         show_map(viewer, result["tracks"], result["xy"], result["labels"], result["names"],
                  result["map_method"], title)
@@ -174,7 +182,8 @@ def classify_layer(
     state.set_results(layer, results)
     if ethogram:
         show_ethogram(viewer, result["tracks"], result["codes"], list(clf.names),
-                      f"{layer.name}: behaviours ({clf.kind})")
+                      f"{layer.name}: behaviours ({clf.kind})",
+                      source=(layer.name, BEHAVIOUR_COLUMN))
     return clf
 
 
