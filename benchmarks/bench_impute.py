@@ -11,6 +11,12 @@ targets. The error is the mean Euclidean distance in source units (pixels), also
 lengths (median abdomen-head distance of the held-out span) or mm (the zebrafish at
 0.01578 mm/pixel).
 
+A second scenario (``--gap-frames``, default 16: a quarter of the model window) hides
+occlusion-like gaps instead: each keypoint of each animal loses runs of 16 consecutive
+frames, about 20 % of its frames, while the other keypoints of those frames stay visible (a
+leg behind the body, a tail tip out of focus). Interpolation then bridges 16 frames at a time,
+and the other keypoints of the frame are what a model can add.
+
 Baselines, from the same visible entries:
 
 * linear: linear interpolation over time, each keypoint of each animal on its own; a hidden
@@ -114,6 +120,28 @@ def hide(tracks: PoseTracks, seed: int, frame_ratio: float = 0.4, joint_ratio: f
     conf = tracks.confidence.copy()
     conf[hidden] = np.nan
     return tracks.replace(positions=pos, confidence=conf), hidden, frame_hidden
+
+
+def hide_gaps(tracks: PoseTracks, seed: int, gap_frames: int, fraction: float = 0.2):
+    """Occlusion-like holes: every keypoint of every individual loses runs of ``gap_frames``
+    consecutive frames (random, non-overlapping starts) until about ``fraction`` of its
+    frames are hidden; the other keypoints of those frames stay visible. Returns like
+    :func:`hide`; ``frame_hidden`` marks frames where all keypoints happen to be hidden."""
+    f, i, v = tracks.positions.shape[:3]
+    rng = np.random.default_rng(seed)
+    hidden = np.zeros((f, i, v), bool)
+    n_gaps = max(1, round(fraction * f / gap_frames))
+    for ind in range(i):
+        for k in range(v):
+            slots = rng.choice(max(f // gap_frames, 1), size=min(n_gaps, max(f // gap_frames, 1)),
+                               replace=False)
+            for slot in slots:  # gaps on a grid of gap_frames: never overlapping
+                hidden[slot * gap_frames: (slot + 1) * gap_frames, ind, k] = True
+    pos = tracks.positions.copy()
+    pos[hidden] = np.nan
+    conf = tracks.confidence.copy()
+    conf[hidden] = np.nan
+    return tracks.replace(positions=pos, confidence=conf), hidden, hidden.all(axis=2)
 
 
 # ---------------------------------------------------------------------------- baselines
@@ -299,49 +327,77 @@ def load(rec: Recording) -> PoseTracks:
     return load_tracks(rec.path, fps=rec.fps, video=False)
 
 
+@dataclasses.dataclass
+class Scenario:
+    """One way of hiding entries of the held-out blocks, and what scoring it needs."""
+
+    name: str
+    holed: list  # the held-out blocks with their holes (PoseTracks)
+    target: np.ndarray  # hidden tracked entries (F, I, V), blocks stacked
+    whole: np.ndarray  # entries in frames hidden as a whole
+    linear_err: dict | None = None
+
+
+def scenarios(blocks, args) -> list[Scenario]:
+    """The MSAE masking of issue 3 and, with --gap-frames, occlusion-like gaps."""
+    truth = np.concatenate([b.positions for b in blocks])
+    out = []
+    kinds = [("msae mask", lambda b, i: hide(b, args.mask_seed + i))]
+    if args.gap_frames:
+        kinds.append((f"gaps {args.gap_frames}",
+                      lambda b, i: hide_gaps(b, args.mask_seed + 100 + i, args.gap_frames)))
+    for name, make in kinds:
+        masks = [make(block, i) for i, block in enumerate(blocks)]
+        hidden = np.concatenate([m[1] for m in masks])
+        frame_hidden = np.concatenate([m[2] for m in masks])
+        target = hidden & np.isfinite(truth[..., 0])
+        whole = np.broadcast_to(frame_hidden[..., None], target.shape)
+        out.append(Scenario(name, [m[0] for m in masks], target, whole))
+    return out
+
+
 def run_recording(rec: Recording, methods, args) -> list[Row]:
     tracks = load(rec)
     train, blocks = split(tracks, args.holdout, args.blocks)
-    masks = [hide(block, args.mask_seed + i) for i, block in enumerate(blocks)]
-    holed = [m[0] for m in masks]
 
     def cat(arrays):  # held-out blocks stacked along frames, for scoring only
         return np.concatenate(arrays, axis=0)
 
     truth = cat([b.positions for b in blocks])
-    hidden = cat([m[1] for m in masks])
-    frame_hidden = cat([m[2] for m in masks])
-    target = hidden & np.isfinite(truth[..., 0])
-    whole = np.broadcast_to(frame_hidden[..., None], target.shape)
     if rec.mm_per_unit is not None:
         unit_scale, unit = rec.mm_per_unit, "mm"
     else:
         unit_scale, unit = 1.0 / body_length(tracks), "BL"
     spans = ", ".join(f"{b.frame_index[0]}-{b.frame_index[-1]}" for b in blocks)
+    cases = scenarios(blocks, args)
     print(f"\n{rec.name}: {tracks.n_frames} frames, {tracks.n_individuals} individual(s), "
           f"{tracks.n_keypoints} keypoints at {rec.fps:g} fps; held out: {len(blocks)} blocks "
           f"of {blocks[0].n_frames} frames (frames {spans}), "
-          f"training on the other {train.n_frames}; {int(target.sum())} hidden tracked "
-          f"entries ({int((target & whole).sum())} in wholly hidden frames)", flush=True)
-
-    linear = cat([linear_fill(h.positions) for h in holed])
-    linear_err = {"pred": linear, "mean": float(errors(linear, truth, target).mean())}
-    rows = [score(rec.name, "linear", linear, truth, target, whole, linear_err, unit_scale,
-                  unit)]
+          f"training on the other {train.n_frames}", flush=True)
     t0 = time.perf_counter()
     residuals = np.concatenate([interpolation_residuals(piece, args.mask_seed + 1000 + i)
                                 for i, piece in enumerate(pieces(train))])
     covariance = residuals.T @ residuals / len(residuals)
-    regressed = cat([regression_fill(h.positions, covariance) for h in holed])
-    rows.append(score(rec.name, "linear+regr", regressed, truth, target, whole, linear_err,
-                      unit_scale, unit, impute_s=time.perf_counter() - t0))
-    line = cat([local_line_fill(h.positions) for h in holed])
-    rows.append(score(rec.name, "local line", line, truth, target, whole, linear_err,
-                      unit_scale, unit))
+    covariance_s = time.perf_counter() - t0
     floor = cat([noise_floor(b.positions) for b in blocks])
-    rows.append(score(rec.name, "floor", floor, truth, target, whole, linear_err, unit_scale,
-                      unit))
-    print_rows(rows[-4:])
+    rows = []
+    for case in cases:
+        label = f"{rec.name}/{case.name}"
+        print(f"{label}: {int(case.target.sum())} hidden tracked entries "
+              f"({int((case.target & case.whole).sum())} in wholly hidden frames)")
+        linear = cat([linear_fill(h.positions) for h in case.holed])
+        case.linear_err = {"pred": linear,
+                           "mean": float(errors(linear, truth, case.target).mean())}
+        common = (truth, case.target, case.whole, case.linear_err, unit_scale, unit)
+        rows.append(score(label, "linear", linear, *common))
+        t0 = time.perf_counter()
+        regressed = cat([regression_fill(h.positions, covariance) for h in case.holed])
+        rows.append(score(label, "linear+regr", regressed, *common,
+                          impute_s=time.perf_counter() - t0 + covariance_s))
+        line = cat([local_line_fill(h.positions) for h in case.holed])
+        rows.append(score(label, "local line", line, *common))
+        rows.append(score(label, "floor", floor, *common))
+        print_rows(rows[-4:])
 
     for method in methods:
         steps = args.steps or rec.steps[method]
@@ -362,12 +418,14 @@ def run_recording(rec: Recording, methods, args) -> list[Row]:
         if args.save:
             Path(args.save).mkdir(parents=True, exist_ok=True)
             model.save(Path(args.save) / f"{rec.name}-{method}.skelmae")
-        t0 = time.perf_counter()
-        filled = cat([model.impute(h).positions for h in holed])
-        impute_s = time.perf_counter() - t0
-        rows.append(score(rec.name, method, filled, truth, target, whole, linear_err,
-                          unit_scale, unit, train_s=train_s, impute_s=impute_s))
-        print_rows(rows[-1:])
+        for case in cases:
+            t0 = time.perf_counter()
+            filled = cat([model.impute(h).positions for h in case.holed])
+            impute_s = time.perf_counter() - t0
+            rows.append(score(f"{rec.name}/{case.name}", method, filled, truth, case.target,
+                              case.whole, case.linear_err, unit_scale, unit, train_s=train_s,
+                              impute_s=impute_s))
+            print_rows(rows[-1:])
     return rows
 
 
@@ -380,7 +438,7 @@ def progress_printer(name, method):
     return show
 
 
-HEADER = (f"{'recording':<10} {'method':<13} {'error':>8} {'(unit)':>9} {'whole':>8} "
+HEADER = (f"{'recording':<20} {'method':<13} {'error':>8} {'(unit)':>9} {'whole':>8} "
           f"{'partial':>8} {'linear':>8} {'ratio':>6} {'train s':>8} {'impute s':>8}")
 
 
@@ -389,7 +447,7 @@ def print_rows(rows: list[Row]) -> None:
         train = f"{r.train_s:8.0f}" if r.train_s is not None else f"{'':8}"
         imp = f"{r.impute_s:8.1f}" if r.impute_s is not None else f"{'':8}"
         left = f"  ({r.left_missing} left unfilled, scored as linear)" if r.left_missing else ""
-        print(f"{r.recording:<10} {r.method:<13} {r.error:8.3f} "
+        print(f"{r.recording:<20} {r.method:<13} {r.error:8.3f} "
               f"{r.error * r.unit_scale:6.4f} {r.unit:<2} {r.error_whole:8.3f} "
               f"{r.error_partial:8.3f} {r.linear:8.3f} {r.ratio:6.3f} {train} {imp}{left}",
               flush=True)
@@ -424,6 +482,9 @@ def main(argv=None) -> int:
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--holdout", type=float, default=0.2, help="held-out share of the frames")
     ap.add_argument("--blocks", type=int, default=4, help="held-out blocks spread over time")
+    ap.add_argument("--gap-frames", type=int, default=16,
+                    help="also score occlusion-like gaps of this many frames in each "
+                         "keypoint (about 20 %% of its frames); 0: the MSAE masking only")
     ap.add_argument("--window", nargs="*", default=[], metavar="KEY=VALUE",
                     help="WindowConfig fields over the recording's, e.g. reference=frame")
     ap.add_argument("--no-augment", action="store_true", help="pretrain without augmentation")

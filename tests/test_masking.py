@@ -18,6 +18,7 @@ from scipy import stats
 from napari_skelmae import SkelmaeError, load_tracks
 from napari_skelmae.masking import (
     body_parts,
+    gap_mask,
     gather_tokens,
     graph_part_mask,
     masked_index,
@@ -341,6 +342,27 @@ def test_motion_aware_tubes_mask_the_moving_joints(tau):
 
 
 # ------------------------------------------------------------------------------ MSAE two-stage
+
+
+def test_gap_mask_hides_one_run_per_keypoint_at_the_asked_fraction():
+    """Occlusion-like gaps: per (sample, keypoint) at most one run of consecutive frames, no
+    longer than max_len; about `fraction` of all entries hidden; reproducible from the
+    generator; lengths spread over the whole range (not only short gaps)."""
+    g = torch.Generator().manual_seed(0)
+    masked = gap_mask(400, 64, 13, fraction=0.25, max_len=32, generator=g)
+    assert masked.shape == (400, 64, 13) and masked.dtype == torch.bool
+    m = masked.numpy().transpose(0, 2, 1).reshape(-1, 64).astype(int)  # (B*V, T)
+    starts = (np.diff(np.pad(m, ((0, 0), (1, 0))), axis=1) == 1).sum(axis=1)
+    assert starts.max() == 1  # one run at most
+    lengths = m.sum(axis=1)[starts == 1]
+    assert lengths.max() <= 32 and lengths.min() >= 1
+    assert (lengths > 24).mean() > 0.15 and (lengths <= 8).mean() > 0.15
+    assert abs(masked.float().mean().item() - 0.25) < 0.02
+    again = gap_mask(400, 64, 13, fraction=0.25, max_len=32,
+                     generator=torch.Generator().manual_seed(0))
+    assert torch.equal(masked, again)
+    with pytest.raises(SkelmaeError, match="max_len"):
+        gap_mask(2, 64, 13, max_len=65)
 
 
 def test_two_stage_mask_matches_msae_counts():

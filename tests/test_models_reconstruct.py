@@ -22,9 +22,9 @@ METHODS = ("skeletonmae", "msae")
 #: the imputation setting of each method next to its default (docs/methods/*.md, Imputation)
 VARIANTS = [
     ("skeletonmae", {}),
-    ("skeletonmae", dict(masking="two_stage", fill="interpolate")),
+    ("skeletonmae", dict(masking="two_stage", fill="interpolate", gap_ratio=0.5)),
     ("msae", {}),
-    ("msae", dict(fill="interpolate")),
+    ("msae", dict(fill="interpolate", gap_ratio=0.5)),
 ]
 VARIANT_IDS = ["skeletonmae", "skeletonmae-impute", "msae", "msae-impute"]
 T = 64

@@ -319,6 +319,46 @@ def test_impute_fills_gaps_and_keeps_observed_points(trained, flies, method):
     assert np.median(error) < 0.75 * np.median(to_thorax[to_thorax > 0])
 
 
+def test_interpolate_fill_without_correction_is_interpolation_and_skips_unseen(flies):
+    """An impute-preset model with its correction zeroed: impute gives back linear
+    interpolation in time of each gap (to 0.01 px: only windows that see the keypoint on
+    both sides of an entry count for it, where there are any), and a keypoint that no window
+    around it ever saw is left missing instead of being put at the window's centre (what its
+    prior is there)."""
+    import torch
+
+    # model frames = video frames (25 Hz), so rows need no resampling
+    window = dict(model_fps=25.0, window_s=32 / 25, stride_s=8 / 25, reference="window")
+    model = pretrain(flies, "skeletonmae", preset="impute", max_steps=2,
+                     **{**FAST, "window": window}, **TINY["skeletonmae"])
+    with torch.no_grad():
+        model.net.decoder.head.weight.zero_()
+        model.net.decoder.head.bias.zero_()
+    tracks = flies.sel(frames=slice(0, 600))
+    pos = tracks.positions.copy()
+    rng = np.random.default_rng(0)
+    hidden = np.zeros(pos.shape[:3], bool)
+    for k in range(pos.shape[2]):  # one 5-frame gap per keypoint, well inside the recording
+        start = rng.integers(50, 500)
+        hidden[start:start + 5, 0, k] = True
+    long_gap = slice(200, 400)  # fly 1's head unseen for 200 frames: longer than any window
+    head = tracks.keypoint_names.index("head")
+    hidden[long_gap, 1, head] = True
+    hidden &= ~tracks.missing
+    pos[hidden] = np.nan
+    out = model.impute(tracks.replace(positions=pos)).positions
+    t = np.arange(len(pos))
+    short = hidden.copy()
+    short[long_gap, 1, head] = False
+    for f, i, k in zip(*np.nonzero(short)):
+        seen = np.isfinite(pos[:, i, k, 0])
+        linear = [np.interp(f, t[seen], pos[seen, i, k, c]) for c in range(2)]
+        np.testing.assert_allclose(out[f, i, k], linear, atol=0.01)
+    window = model.window.n_frames
+    deep = slice(long_gap.start + window, long_gap.stop - window)  # no window saw the head
+    assert np.isnan(out[deep, 1, head]).all()
+
+
 def test_impute_below_confidence_threshold(trained, flies):
     model = trained("skeletonmae")
     threshold = float(np.nanquantile(flies.confidence, 0.02))

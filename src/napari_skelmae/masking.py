@@ -408,6 +408,39 @@ def two_stage_mask(
 # ------------------------------------------------------------------------------ SkeletonMAE
 
 
+def gap_mask(
+    B: int,
+    T: int,
+    V: int,
+    fraction: float = 0.25,
+    max_len: int | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Occlusion-like masking (OUR ADDITION, for imputation; no paper uses it): each keypoint
+    of each sample loses at most one run of consecutive frames, its length uniform in
+    [1, ``max_len``] (default T // 2) and its start uniform where it fits, with the chance
+    that makes about ``fraction`` of all entries hidden. The other keypoints of those frames
+    stay visible, as when a leg is behind the body or a tail tip leaves the focal plane: what
+    MSAE's per-frame masking (mostly isolated frames) never shows a model. Returns masked
+    (B, T, V), True = hidden."""
+    fraction = _check_ratio(fraction, "fraction")
+    _check_dims(B, T, V)
+    max_len = T // 2 if max_len is None else int(max_len)
+    if not 1 <= max_len <= T:
+        raise SkelmaeError(f"gap_mask: max_len must be in [1, {T}], got {max_len}")
+    dev = _resolve_device([], generator, device)
+    mean_len = (max_len + 1) / 2
+    chance = min(1.0, fraction * T / mean_len)
+    shape = (int(B), 1, int(V))
+    length = torch.randint(1, max_len + 1, shape, generator=generator, device=dev)
+    start = (torch.rand(shape, generator=generator, device=dev) * (T - length + 1)).floor()
+    active = torch.rand(shape, generator=generator, device=dev) < chance
+    t = torch.arange(T, device=dev).view(1, T, 1)
+    return active & (t >= start) & (t < start + length)
+
+
 def _components(nodes: list[int], adjacency: list[set[int]]) -> list[list[int]]:
     """Connected components of the subgraph induced by ``nodes``, each sorted."""
     inside = set(nodes)

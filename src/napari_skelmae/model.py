@@ -272,13 +272,13 @@ class SkeletonModel:
                 holed, individual, config, grid, stride, batch_size
             )
             rows, rows_have = grid_to_rows(values, have, grid, mapped.frame_index)
-            take = to_fill[:, individual] & rows_have[:, None]
+            take = to_fill[:, individual] & rows_have
             positions[:, individual][take] = rows[take]
             filled[:, individual] = take
         n_left = int((to_fill & ~filled).sum())
         if n_left:
-            logger.info("impute: %d of %d points left missing (no reference frame in their "
-                        "window)", n_left, int(to_fill.sum()))
+            logger.info("impute: %d of %d points left missing (no window around them saw "
+                        "the keypoint, or had a reference frame)", n_left, int(to_fill.sum()))
         return self._write_back(tracks, positions, filled, keypoint_map)
 
     def _grid_predictions(
@@ -286,9 +286,15 @@ class SkeletonModel:
         stride: int, batch_size: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Reconstructed source coordinates on the model grid (G, V, C), averaged over the
-        windows covering each model frame (weighted by ``window_weights``), and whether a
-        frame has any (G,). ``holed``: the tracks with every entry to fill missing."""
-        accumulator = GridAverage(grid.n_frames, (self.spec.n_keypoints, self.spec.n_channels))
+        windows covering each model frame (weighted by ``window_weights``), and whether an
+        entry has any (G, V). ``holed``: the tracks with every entry to fill missing."""
+        v = self.spec.n_keypoints
+        shape = (grid.n_frames, (v, self.spec.n_channels), (v,))
+        accumulator = GridAverage(*shape)
+        # fill="interpolate": a window brackets an entry when it sees the keypoint before and
+        # after it; those guesses win over one-sided ones (the prior there only holds the
+        # last seen value), which are kept for entries nothing brackets (recording ends)
+        bracketing = GridAverage(*shape) if self.net.needs_own_track else None
         weights = window_weights(config.n_frames)
         device = self.device
         for batch in self.sliding_windows(holed, individual, config, stride, batch_size):
@@ -297,9 +303,21 @@ class SkeletonModel:
                 pred = self.net.reconstruct(x, valid, ~valid).float().cpu().numpy()
             center, angle = fill_references(batch["center"].numpy(), batch["angle"].numpy())
             coords = denormalise_window(pred, center, angle, batch["scale"].numpy())
-            accumulator.add(batch["model_start"].numpy(), coords,
-                            np.isfinite(coords).all(axis=(-1, -2)), weights)
-        return accumulator.mean()
+            present = np.isfinite(coords).all(axis=-1)  # (B, T, V)
+            starts = batch["model_start"].numpy()
+            if bracketing is not None:
+                seen = batch["valid"].numpy()
+                before = np.logical_or.accumulate(seen, axis=1)
+                after = np.logical_or.accumulate(seen[:, ::-1], axis=1)[:, ::-1]
+                # a keypoint seen nowhere in the window: its prior is the window's centre
+                present &= seen.any(axis=1)[:, None, :]
+                bracketing.add(starts, coords, present & before & after, weights)
+            accumulator.add(starts, coords, present, weights)
+        values, have = accumulator.mean()
+        if bracketing is not None:
+            inner, inner_have = bracketing.mean()
+            values = np.where(inner_have[..., None], inner, values)
+        return values, have
 
     def sliding_windows(
         self, tracks: PoseTracks, individual: int, config: WindowConfig | None = None,
@@ -335,34 +353,44 @@ class SkeletonModel:
 # ------------------------------------------------------------------------- grid helpers
 class GridAverage:
     """Per-model-frame average of window outputs: overlapping windows are averaged (with
-    optional weights by position in the window)."""
+    optional weights by position in the window). Presence is per frame, or per entry of a
+    frame (e.g. per keypoint: ``present_shape``)."""
 
-    def __init__(self, n_frames: int, shape: tuple[int, ...]):
+    def __init__(self, n_frames: int, shape: tuple[int, ...],
+                 present_shape: tuple[int, ...] = ()):
         self.total = np.zeros((n_frames, *shape), np.float64)
-        self.count = np.zeros(n_frames, np.int64)
-        self.weight = np.zeros(n_frames, np.float64)
+        self.count = np.zeros((n_frames, *present_shape), np.int64)
+        self.weight = np.zeros((n_frames, *present_shape), np.float64)
 
     def add(self, model_start: np.ndarray, values: np.ndarray, present: np.ndarray,
             weights: np.ndarray | None = None) -> None:
-        """``values`` (B, T, ...) of windows starting at ``model_start`` (B,); only frames
-        where ``present`` (B, T) count, each with ``weights`` (T,) by its place in the window
-        (default 1). Frames off the grid (padding) are dropped."""
+        """``values`` (B, T, ...) of windows starting at ``model_start`` (B,); only what
+        ``present`` (B, T, *present_shape) marks counts, each with ``weights`` (T,) by its
+        place in the window (default 1). Frames off the grid (padding) are dropped."""
+        n = len(self.count)
         frames = model_start[:, None] + np.arange(values.shape[1])
-        keep = present & (frames >= 0) & (frames < len(self.count))
+        on_grid = (frames >= 0) & (frames < n)
+        extra = values.ndim - present.ndim  # value axes beyond the presence axes
         # one offset at a time: the starts of a batch differ, so each fancy-indexed add has
         # unique indices (np.add.at would be ~10x slower)
         for j in range(values.shape[1]):
-            rows = frames[keep[:, j], j]
+            sel = on_grid[:, j]
+            rows = frames[sel, j]
+            here = present[sel, j]
             w = 1.0 if weights is None else float(weights[j])
-            self.total[rows] += values[keep[:, j], j] * w
-            self.count[rows] += 1
-            self.weight[rows] += w
+            mask = here.reshape(here.shape + (1,) * extra)
+            self.total[rows] += np.where(mask, values[sel, j], 0.0) * w
+            self.count[rows] += here
+            self.weight[rows] += here * w
 
     def mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """(average (G, ...) NaN where nothing counted, have (G, *present_shape))."""
         have = self.count > 0
-        out = np.full(self.total.shape, np.nan, np.float32)
-        out[have] = self.total[have] / self.weight[have].reshape(-1, *[1] * (out.ndim - 1))
-        return out, have
+        extra = self.total.ndim - have.ndim
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (self.total / self.weight.reshape(self.weight.shape + (1,) * extra))
+        out = np.where(have.reshape(have.shape + (1,) * extra), out, np.nan)
+        return out.astype(np.float32), have
 
 
 def window_weights(n_frames: int) -> np.ndarray:
@@ -389,7 +417,8 @@ def grid_to_rows(
     left = np.floor(position).astype(np.int64)
     right = np.minimum(left + 1, last)
     weight = (position - left).astype(np.float32).reshape(-1, *[1] * (values.ndim - 1))
-    ok = inside & have[left] & have[right]
+    inside = inside.reshape(inside.shape + (1,) * (have.ndim - 1))
+    ok = inside & have[left] & have[right]  # (N,) or (N, *have.shape[1:])
     out = values[left] * (1 - weight) + values[right] * weight
     out[~ok] = np.nan
     return out.astype(np.float32), ok

@@ -108,6 +108,13 @@ class MaskedSkeletonModel(nn.Module):
         return self.frame_features(x, valid).mean(dim=1)
 
     # ---- imputation ----------------------------------------------------------------
+    @property
+    def needs_own_track(self) -> bool:
+        """True when ``reconstruct`` builds a keypoint's fill on its own seen frames in the
+        window (the ``fill="interpolate"`` prior): a window that never saw the keypoint then
+        has no guess for it. Token-fill models predict it from the other keypoints."""
+        return getattr(self.config, "fill", "token") == "interpolate"
+
     def reconstruct(
         self, x: torch.Tensor, valid: torch.Tensor, masked: torch.Tensor
     ) -> torch.Tensor:

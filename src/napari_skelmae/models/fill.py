@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import SkelmaeError
+from ..masking import gap_mask
+
 FILLS = ("token", "interpolate")
 #: per-entry coordinate error a model is trained on: the squared error, or the Euclidean
 #: distance (what an imputation is judged by: a mean distance in pixels or body lengths)
@@ -84,3 +87,24 @@ def interpolate_in_time(x: torch.Tensor, seen: torch.Tensor, exclude_self: bool 
     if exclude_self:
         return out, has_prev & has_next
     return torch.where(seen.unsqueeze(-1), x, out)
+
+
+def mix_in_gaps(hidden: torch.Tensor, gap_ratio: float, gap_fraction: float,
+                generator: torch.Generator | None) -> torch.Tensor:
+    """``hidden`` (B, T, V) with a ``gap_ratio`` share of its windows (drawn at random)
+    masked by :func:`~napari_skelmae.masking.gap_mask` instead: runs of frames of single
+    keypoints, the holes occlusion leaves, which per-frame masking hardly ever makes."""
+    if gap_ratio <= 0.0:
+        return hidden
+    b, t, v = hidden.shape
+    gaps = gap_mask(b, t, v, gap_fraction, generator=generator, device=hidden.device)
+    pick = torch.rand(b, generator=generator, device=hidden.device) < gap_ratio
+    return torch.where(pick.view(b, 1, 1), gaps, hidden)
+
+
+def check_gap_options(method: str, gap_ratio: float, gap_fraction: float) -> None:
+    if not 0.0 <= gap_ratio <= 1.0 or not 0.0 < gap_fraction < 1.0:
+        raise SkelmaeError(
+            f"{method}: gap_ratio={gap_ratio} must be in [0, 1] and gap_fraction="
+            f"{gap_fraction} in (0, 1)"
+        )

@@ -28,7 +28,14 @@ from ..errors import SkelmaeError
 from ..masking import two_stage_mask
 from .base import MaskedSkeletonModel, ModelSpec
 from .blocks import sincos_1d, trunc_normal_
-from .fill import COORD_LOSSES, FILLS, entry_error, interpolated_input
+from .fill import (
+    COORD_LOSSES,
+    FILLS,
+    check_gap_options,
+    entry_error,
+    interpolated_input,
+    mix_in_gaps,
+)
 
 SLOPE = 0.1  # LeakyReLU slope everywhere in STTFormer / MSAE
 
@@ -66,6 +73,10 @@ class Config:
     # predicts the correction to that interpolation
     fill: str = "token"
     coord_loss: str = "mse"  # per-entry error: "mse", or "distance" (Euclidean, smoothed)
+    # share of windows masked with occlusion-like gaps (masking.gap_mask, gap_fraction of
+    # the entries) instead of the two-stage mask: imputation meets such gaps (our addition)
+    gap_ratio: float = 0.0
+    gap_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         # JSON round trips give lists; keep the dataclass hashable and comparable
@@ -173,6 +184,7 @@ def check_config(config: Config, spec: ModelSpec) -> None:
         raise SkelmaeError("msae: with both mask ratios 0 nothing is hidden to reconstruct")
     if config.fill not in FILLS:
         raise SkelmaeError(f"msae: fill must be one of {FILLS}, got {config.fill!r}")
+    check_gap_options("msae", config.gap_ratio, config.gap_fraction)
     if config.coord_loss not in COORD_LOSSES:
         raise SkelmaeError(
             f"msae: coord_loss must be one of {COORD_LOSSES}, got {config.coord_loss!r}"
@@ -195,7 +207,7 @@ class Model(MaskedSkeletonModel):
         "small": dict(embed_dim=16, encoder=((16, 16, 8), (16, 32, 8)), decoder=((32, 16, 8),)),
         # for model.impute: interpolation in, correction out, trained on the distance
         # (docs/methods/msae.md, Imputation)
-        "impute": dict(fill="interpolate", coord_loss="distance"),
+        "impute": dict(fill="interpolate", coord_loss="distance", gap_ratio=0.5),
         # the report's code (zebrafish210 config): len_parts 6, zero refill, whole-sequence MSE
         "paper": dict(patch=6, embed_dim=64, encoder=PAPER_ENCODER, decoder=PAPER_DECODER,
                       heads=3, kernel_size=(3, 5), frame_mask_ratio=0.4, joint_mask_ratio=0.5,
@@ -293,6 +305,8 @@ class Model(MaskedSkeletonModel):
                 b, t, v, self.config.frame_mask_ratio, self.config.joint_mask_ratio,
                 valid=valid, generator=generator,
             )
+            hidden = mix_in_gaps(hidden, self.config.gap_ratio, self.config.gap_fraction,
+                                 generator)
             hidden = hidden | ~valid
             target = torch.where(valid.unsqueeze(-1), x, torch.zeros_like(x)).float()
         pred = self.predict(x, hidden).float()

@@ -37,7 +37,14 @@ from ..errors import SkelmaeError
 from ..masking import body_parts, graph_part_mask, two_stage_mask
 from .base import MaskedSkeletonModel, ModelSpec
 from .blocks import patchify, token_validity, trunc_normal_, unpatchify
-from .fill import COORD_LOSSES, FILLS, entry_error, interpolated_input
+from .fill import (
+    COORD_LOSSES,
+    FILLS,
+    check_gap_options,
+    entry_error,
+    interpolated_input,
+    mix_in_gaps,
+)
 
 #: below this many keypoints a skeleton without edges is treated as fully connected
 FULLY_CONNECTED_UP_TO = 6
@@ -73,6 +80,10 @@ class Config:
     # unseen), [MASK] is added to hidden nodes, and the decoder predicts the correction
     fill: str = "token"
     coord_loss: str = "mse"  # coordinate term per entry: "mse", or "distance" (Euclidean)
+    # with masking="two_stage": share of windows masked with occlusion-like gaps instead
+    # (masking.gap_mask, gap_fraction of the entries; our addition, for imputation)
+    gap_ratio: float = 0.0
+    gap_fraction: float = 0.25
 
 
 def skeleton_graph(edges: tuple[tuple[int, int], ...], n_keypoints: int) -> list[tuple[int, int]]:
@@ -250,6 +261,7 @@ def check_config(config: Config, spec: ModelSpec) -> None:
         raise SkelmaeError(f"skeletonmae: gamma must be >= 1, got {config.gamma}")
     if config.fill not in FILLS:
         raise SkelmaeError(f"skeletonmae: fill must be one of {FILLS}, got {config.fill!r}")
+    check_gap_options("skeletonmae", config.gap_ratio, config.gap_fraction)
     if config.coord_loss not in COORD_LOSSES:
         raise SkelmaeError(
             f"skeletonmae: coord_loss must be one of {COORD_LOSSES}, got {config.coord_loss!r}"
@@ -281,7 +293,8 @@ class Model(MaskedSkeletonModel):
         "small": dict(dim=32, gin_layers=2),
         # for model.impute: MSAE's per-frame masking, interpolation in, correction out,
         # trained on the distance (docs/methods/skeletonmae.md, Imputation)
-        "impute": dict(masking="two_stage", fill="interpolate", coord_loss="distance"),
+        "impute": dict(masking="two_stage", fill="interpolate", coord_loss="distance",
+                       gap_ratio=0.5),
         # The ICCV'23 setting as far as it is known: per-frame graphs (P=1), no temporal model
         # in pre-training, GraphMAE's gamma=3 and re-mask. Width, depth and mask ratio are
         # unverified (GraphMAE-like values); coord_weight stays on so reconstruct has a scale.
@@ -356,6 +369,8 @@ class Model(MaskedSkeletonModel):
                     b, t, v, self.config.frame_mask_ratio, self.config.joint_mask_ratio,
                     valid=valid, generator=generator,
                 )
+                entry_hidden = mix_in_gaps(entry_hidden, self.config.gap_ratio,
+                                           self.config.gap_fraction, generator)
                 seen = valid & ~entry_hidden
                 hidden = ~token_validity(seen, p)  # nothing left in the node: [MASK]
                 targets = valid & entry_hidden  # every hidden tracked entry
