@@ -140,25 +140,18 @@ class RowStream:
 
     Windows are added in order of their start; once no later window can reach model frames
     below ``until``, :meth:`emit` writes every row whose two neighbouring model frames are
-    below it (linear interpolation between them, as :func:`~napari_skelmae.model.grid_to_rows`
-    does for a whole grid) and forgets the frames no remaining row needs. The buffer holds
-    about one batch of strides plus a window of model frames, whatever the length.
+    below it (linear interpolation between them, ``TimeGrid.neighbours``, as
+    :func:`~napari_skelmae.model.grid_to_rows` does for a whole grid) and forgets the
+    frames no remaining row needs. The buffer holds about one batch of strides plus a
+    window of model frames, whatever the length.
     """
 
     def __init__(self, grid: TimeGrid, frame_index: np.ndarray, dim: int):
         self.n_frames = grid.n_frames
-        last = grid.n_frames - 1
-        position = grid.model_frame(frame_index)
-        exact = np.abs(position - np.round(position)) < 1e-6
-        position = np.where(exact, np.round(position), position)
-        inside = (position >= 0) & (position < last + 1)
-        position = np.clip(position, 0, max(last, 0))
-        left = np.floor(position).astype(np.int64)
-        right = np.minimum(left + 1, last)
+        self.left, self.right, self.weight, inside = grid.neighbours(frame_index)
         rows = np.flatnonzero(inside)
-        self.order = rows[np.argsort(right[rows], kind="stable")]  # by the last frame needed
-        self.left, self.right = left, right
-        self.weight = (position - left).astype(np.float32)
+        # by the last model frame each row needs
+        self.order = rows[np.argsort(self.right[rows], kind="stable")]
         self.next = 0  # rows emitted so far (in self.order)
         self.base = 0  # model frame of buffer row 0
         self.total = np.zeros((0, dim), np.float64)

@@ -404,19 +404,10 @@ def grid_to_rows(
     values: np.ndarray, have: np.ndarray, grid: TimeGrid, frame_index: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Values on the model grid (G, ...) at the source rows ``frame_index`` (N,): linear
-    interpolation between the two model frames around each row (the one frame when the row
-    falls on it; the last frame for a row less than a model frame past the grid's end,
-    where the grid stops short of the last video frame). A row is available only when the
-    frames it needs are."""
-    last = len(have) - 1
-    position = grid.model_frame(frame_index)
-    exact = np.abs(position - np.round(position)) < 1e-6
-    position = np.where(exact, np.round(position), position)
-    inside = (position >= 0) & (position < last + 1)
-    position = np.clip(position, 0, last)
-    left = np.floor(position).astype(np.int64)
-    right = np.minimum(left + 1, last)
-    weight = (position - left).astype(np.float32).reshape(-1, *[1] * (values.ndim - 1))
+    interpolation between the two model frames around each row (``TimeGrid.neighbours``).
+    A row is available only when the frames it needs are."""
+    left, right, weight, inside = grid.neighbours(frame_index)
+    weight = weight.reshape(-1, *[1] * (values.ndim - 1))
     inside = inside.reshape(inside.shape + (1,) * (have.ndim - 1))
     ok = inside & have[left] & have[right]  # (N,) or (N, *have.shape[1:])
     out = values[left] * (1 - weight) + values[right] * weight

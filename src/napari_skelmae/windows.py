@@ -554,6 +554,24 @@ class TimeGrid:
             self.model_fps / self.fps
         )
 
+    def neighbours(
+        self, video_frame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(left, right, weight, inside)`` for each video frame: the two model frames
+        around it and the weight of ``right`` for linear interpolation between them (the one
+        frame when it falls on a model frame; the last frame for a video frame less than a
+        model frame past the grid's end, where the grid stops short of the last video
+        frame), and whether it is on the grid at all."""
+        last = self.n_frames - 1
+        position = self.model_frame(video_frame)
+        exact = np.abs(position - np.round(position)) < 1e-6
+        position = np.where(exact, np.round(position), position)
+        inside = (position >= 0) & (position < last + 1)
+        position = np.clip(position, 0, max(last, 0))
+        left = np.floor(position).astype(np.int64)
+        right = np.minimum(left + 1, last)
+        return left, right, (position - left).astype(np.float32), inside
+
 
 # ---------------------------------------------------------------------------- recordings
 def _recording_name(tracks: PoseTracks, position: int) -> str:

@@ -102,9 +102,17 @@ def mix_in_gaps(hidden: torch.Tensor, gap_ratio: float, gap_fraction: float,
     return torch.where(pick.view(b, 1, 1), gaps, hidden)
 
 
-def check_gap_options(method: str, gap_ratio: float, gap_fraction: float) -> None:
-    if not 0.0 <= gap_ratio <= 1.0 or not 0.0 < gap_fraction < 1.0:
+def check_fill_options(method: str, config) -> None:
+    """Refuse bad imputation options of a coordinate model's ``config`` (``fill``,
+    ``coord_loss``, ``gap_ratio``, ``gap_fraction``), naming the method."""
+    if config.fill not in FILLS:
+        raise SkelmaeError(f"{method}: fill must be one of {FILLS}, got {config.fill!r}")
+    if config.coord_loss not in COORD_LOSSES:
         raise SkelmaeError(
-            f"{method}: gap_ratio={gap_ratio} must be in [0, 1] and gap_fraction="
-            f"{gap_fraction} in (0, 1)"
+            f"{method}: coord_loss must be one of {COORD_LOSSES}, got {config.coord_loss!r}"
+        )
+    if not 0.0 <= config.gap_ratio <= 1.0 or not 0.0 < config.gap_fraction < 1.0:
+        raise SkelmaeError(
+            f"{method}: gap_ratio={config.gap_ratio} must be in [0, 1] and gap_fraction="
+            f"{config.gap_fraction} in (0, 1)"
         )

@@ -28,14 +28,7 @@ from ..errors import SkelmaeError
 from ..masking import two_stage_mask
 from .base import MaskedSkeletonModel, ModelSpec
 from .blocks import sincos_1d, trunc_normal_
-from .fill import (
-    COORD_LOSSES,
-    FILLS,
-    check_gap_options,
-    entry_error,
-    interpolated_input,
-    mix_in_gaps,
-)
+from .fill import check_fill_options, entry_error, interpolated_input, mix_in_gaps
 
 SLOPE = 0.1  # LeakyReLU slope everywhere in STTFormer / MSAE
 
@@ -182,13 +175,7 @@ def check_config(config: Config, spec: ModelSpec) -> None:
             raise SkelmaeError(f"msae: {name} must be in [0, 1), got {getattr(config, name)}")
     if config.frame_mask_ratio == 0.0 and config.joint_mask_ratio == 0.0:
         raise SkelmaeError("msae: with both mask ratios 0 nothing is hidden to reconstruct")
-    if config.fill not in FILLS:
-        raise SkelmaeError(f"msae: fill must be one of {FILLS}, got {config.fill!r}")
-    check_gap_options("msae", config.gap_ratio, config.gap_fraction)
-    if config.coord_loss not in COORD_LOSSES:
-        raise SkelmaeError(
-            f"msae: coord_loss must be one of {COORD_LOSSES}, got {config.coord_loss!r}"
-        )
+    check_fill_options("msae", config)
     if config.visible_weight < 0.0 or not 0.0 <= config.attn_dropout < 1.0:
         raise SkelmaeError(
             f"msae: visible_weight={config.visible_weight} must be >= 0 and "

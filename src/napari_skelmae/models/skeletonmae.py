@@ -37,14 +37,7 @@ from ..errors import SkelmaeError
 from ..masking import body_parts, graph_part_mask, two_stage_mask
 from .base import MaskedSkeletonModel, ModelSpec
 from .blocks import patchify, token_validity, trunc_normal_, unpatchify
-from .fill import (
-    COORD_LOSSES,
-    FILLS,
-    check_gap_options,
-    entry_error,
-    interpolated_input,
-    mix_in_gaps,
-)
+from .fill import check_fill_options, entry_error, interpolated_input, mix_in_gaps
 
 #: below this many keypoints a skeleton without edges is treated as fully connected
 FULLY_CONNECTED_UP_TO = 6
@@ -259,13 +252,7 @@ def check_config(config: Config, spec: ModelSpec) -> None:
         raise SkelmaeError(f"skeletonmae: mask_ratio must be in (0, 1), got {config.mask_ratio}")
     if config.gamma < 1.0:
         raise SkelmaeError(f"skeletonmae: gamma must be >= 1, got {config.gamma}")
-    if config.fill not in FILLS:
-        raise SkelmaeError(f"skeletonmae: fill must be one of {FILLS}, got {config.fill!r}")
-    check_gap_options("skeletonmae", config.gap_ratio, config.gap_fraction)
-    if config.coord_loss not in COORD_LOSSES:
-        raise SkelmaeError(
-            f"skeletonmae: coord_loss must be one of {COORD_LOSSES}, got {config.coord_loss!r}"
-        )
+    check_fill_options("skeletonmae", config)
     if config.masking not in MASKINGS:
         raise SkelmaeError(
             f"skeletonmae: masking must be one of {MASKINGS}, got {config.masking!r}"

@@ -74,6 +74,17 @@ def check_cancel(cancel: threading.Event | None, who: str) -> None:
         raise SkelmaeError(f"{who}: cancelled")
 
 
+def add_progress_and_status(widget: QWidget, outer: QVBoxLayout) -> None:
+    """``widget.progress_bar`` (idle: empty) and ``widget.status`` (a wrapping line) at the
+    bottom of ``outer``: what every widget that runs a worker shows."""
+    widget.progress_bar = QProgressBar()
+    widget.progress_bar.setRange(0, 1)
+    outer.addWidget(widget.progress_bar)
+    widget.status = QLabel("")
+    widget.status.setWordWrap(True)
+    outer.addWidget(widget.status)
+
+
 class RunWidget(QWidget):
     """Base of a dock widget that runs one cancellable worker on a points layer."""
 
@@ -102,12 +113,7 @@ class RunWidget(QWidget):
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.cancel_button)
         outer.addLayout(buttons)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        outer.addWidget(self.progress_bar)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        outer.addWidget(self.status)
+        add_progress_and_status(self, outer)
 
     def run(self):  # pragma: no cover - every subclass has its own
         raise NotImplementedError

@@ -17,8 +17,6 @@ from napari.utils.notifications import show_error, show_info
 from qtpy.QtWidgets import (
     QCheckBox,
     QFormLayout,
-    QLabel,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -26,6 +24,7 @@ from qtpy.QtWidgets import (
 
 from ...errors import SkelmaeError
 from ._common import LayerBox, PathField, error_text, layer_snapshot, session, start_worker
+from ._run import add_progress_and_status
 
 
 def run_export(snapshot: tuple, results: Any, folder: Path | None,
@@ -71,12 +70,7 @@ class ExportWidget(QWidget):
         self.run_button = QPushButton("Export")
         self.run_button.clicked.connect(self.run)
         outer.addWidget(self.run_button)
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        outer.addWidget(self.progress_bar)
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
-        outer.addWidget(self.status)
+        add_progress_and_status(self, outer)
         outer.addStretch(1)
 
     def run(self):
