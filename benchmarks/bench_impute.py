@@ -38,9 +38,15 @@ Baselines, from the same visible entries:
   itself a pose estimate with frame-to-frame jitter that no method can predict; this shows
   roughly where that noise puts the error of any smooth predictor.
 
+``--recordings proofread`` runs the same on sleap_flies13, whose 2700 instances are all
+proofread user instances: a person's clicks as the truth instead of a tracker's estimate. Its
+models also pretrain on sleap_analysis_example (same skeleton, another session), as a user
+pretrains on all their unlabelled tracks (``--no-extra``: on its own training part only).
+
 Goal (issue 3): model error <= 0.5 x linear interpolation.
 
     .venv/bin/python benchmarks/bench_impute.py                    # both recordings, ~15 min
+    .venv/bin/python benchmarks/bench_impute.py --recordings proofread [--no-extra]
     .venv/bin/python benchmarks/bench_impute.py --recordings flies --methods msae
     .venv/bin/python benchmarks/bench_impute.py --steps 3000 --preset default   # longer run
 """
@@ -79,6 +85,9 @@ class Recording:
     # pretrain settings of the default (CPU, ~15 min for everything) run, per method
     steps: dict
     batch_size: int = 64
+    # other recordings of the same skeleton added to the pretraining data, as a user pretrains
+    # on all of their unlabelled sessions (no held-out frame is in them)
+    extra_train: tuple[Path, ...] = ()
 
 
 RECORDINGS = {
@@ -94,6 +103,15 @@ RECORDINGS = {
         window=dict(model_fps=250.0, window_s=64 / 250, stride_s=16 / 250, max_gap_s=0.0,
                     reference="window"),
         steps={"msae": 600, "skeletonmae": 1000},
+    ),
+    # proofread: every instance of this clip is a user instance (../shared/data/README.md), so
+    # the truth is a person's clicks, not a tracker's jittery estimate; not in the default run
+    "proofread": Recording(
+        "proofread", DATA / "sleap_flies13" / "demo-flies13-preds.slp", 25.0, None,
+        window=dict(model_fps=25.0, window_s=64 / 25, stride_s=8 / 25, max_gap_s=0.0,
+                    reference="window"),
+        steps={"msae": 600, "skeletonmae": 1000},
+        extra_train=(DATA / "sleap_analysis_example" / "predictions.slp",),
     ),
 }
 METHODS = ("msae", "skeletonmae")
@@ -373,7 +391,9 @@ def run_recording(rec: Recording, methods, args) -> list[Row]:
     print(f"\n{rec.name}: {tracks.n_frames} frames, {tracks.n_individuals} individual(s), "
           f"{tracks.n_keypoints} keypoints at {rec.fps:g} fps; held out: {len(blocks)} blocks "
           f"of {blocks[0].n_frames} frames (frames {spans}), "
-          f"training on the other {train.n_frames}", flush=True)
+          f"training on the other {train.n_frames}"
+          + "".join(f" + {p.parent.name}/{p.name}" for p in rec.extra_train
+                    if not args.no_extra), flush=True)
     t0 = time.perf_counter()
     residuals = np.concatenate([interpolation_residuals(piece, args.mask_seed + 1000 + i)
                                 for i, piece in enumerate(pieces(train))])
@@ -406,8 +426,11 @@ def run_recording(rec: Recording, methods, args) -> list[Row]:
                      **args.set.get(method, {})}
         preset = overrides.pop("preset", None)
         t0 = time.perf_counter()
+        extra = [] if args.no_extra else [load_tracks(p, fps=rec.fps, video=False)
+                                          for p in rec.extra_train]
         model = pretrain(
-            train, method, preset=preset, window={**rec.window, **args.window},
+            [train, *extra] if extra else train, method, preset=preset,
+            window={**rec.window, **args.window},
             max_steps=steps, batch_size=rec.batch_size, lr=args.lr, device="cpu",
             precision=args.precision, seed=args.seed, log_every=max(1, steps // 10),
             augment=not args.no_augment,
@@ -471,7 +494,9 @@ def parse_set(items: list[str]) -> dict[str, dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--recordings", nargs="+", default=list(RECORDINGS), choices=RECORDINGS)
+    ap.add_argument("--recordings", nargs="+", default=["flies", "fish"], choices=RECORDINGS)
+    ap.add_argument("--no-extra", action="store_true",
+                    help="pretrain on the recording's own training part only")
     ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
     ap.add_argument("--steps", type=int, default=None,
                     help="optimiser steps per model (default: per recording and method)")

@@ -23,31 +23,37 @@ largest relative difference. ``--profile`` adds where the time goes (torch profi
 by kind of op) and how fast each matmul shape of the step runs alone.
 
     .venv/bin/python benchmarks/bench_pretrain.py [--methods mamp msae] [--steps 8]
-        [--threads 2] [--curve-steps 150] [--no-curve] [--profile]
+        [--threads 2] [--curve-steps 150] [--no-curve] [--profile] [--preset paper]
 
 Results (2026-12-01, 2-core AMD EPYC (Zen 4) VM: AVX512-BF16 but no AMX, torch 2.13.0+cpu,
-2 threads, quiet machine; matmul peak float32 185, bfloat16 415 GFLOP/s; batch 64 windows of
-64 frames x 13 keypoints; best of 6 steps):
+2 threads; matmul peak float32 176, bfloat16 423 GFLOP/s; batch 64 windows of 64 frames x 13
+keypoints; best of 6 steps; this VM's timings vary by +-15 % from run to run):
 
     method        precision  GFLOP/step  windows/s  GFLOP/s  of peak  peak RSS MB
-    mamp          float32         29.2        206      94     50.5%      766
-    mamp          bfloat16        29.2        314     143     34.4%      731
-    skeleton2vec  float32         55.0        117     101     54.2%     1109
-    skeleton2vec  bfloat16        55.0        177     153     36.7%     1008
-    skeletonmae   float32          8.3        509      66     35.4%      761
-    skeletonmae   bfloat16         8.3        617      80     19.2%      596
-    msae          float32         83.7         76     100     53.9%     1662
-    msae          bfloat16        83.7        136     177     42.7%     1057
+    mamp          float32         29.2        207      94     53.4%      752
+    mamp          bfloat16        29.2        328     150     35.3%      657   (40.1 % in a rerun)
+    skeleton2vec  float32         55.0         97      83     47.3%     1102
+    skeleton2vec  bfloat16        55.0        199     171     40.4%     1020   (42.8 % in a rerun)
+    skeletonmae   float32          8.3        523      68     38.3%      733
+    skeletonmae   bfloat16         8.3        712      92     21.7%      589
+    msae          float32         83.7         80     104     59.2%     1681
+    msae          bfloat16        83.7        171     224     52.9%     1031
 
-bfloat16 autocast is 1.2-1.8x faster than float32 but reaches 19-43 % of the bf16 matmul peak,
-short of the 50 % goal. ``--profile`` says why: MAMP's attention matmuls (208 tokens, head
-dim 16) run at ~120-150 GFLOP/s in bf16 even alone (memory-bound at that head size), softmax
-and casts take another 20 %; MSAE's time is 62 % convolutions (the 1x5 / 3x1 convs, oneDNN);
-SkeletonMAE's small GIN matmuls never reach the peak. The large linear matmuls of the step do
-run at 310-410 GFLOP/s (75-100 % of the peak). Loss curves, 60 steps, same seed: final
-validation loss float32 / bfloat16 mamp 0.7305 / 0.7304, skeleton2vec 0.2827 / 0.2829,
-skeletonmae 0.0632 / 0.0634, msae 0.0251 / 0.0252; training losses within 0.1 % (mamp,
-skeleton2vec), 3.6 % (msae), 11 % (skeletonmae, at one early step) of each other.
+bfloat16 autocast is 1.6-2.1x faster than float32 (1.4x for SkeletonMAE). MSAE reaches the
+50 % goal in bf16 since its blocks keep their maps channels-last; the others do not at their
+default widths. ``--preset paper`` shows the same code at the papers' widths (bf16, best of 4):
+mamp 54.9 %, skeleton2vec 58.6 %, skeletonmae 43.3 %, msae 71.3 % of the peak. So what holds
+the defaults back is their size, not the kernels: ``--profile`` shows attention over ~200
+tokens at head width 32 (~160 GFLOP/s), softmax, casts, GELU and norms taking ~40 % of a
+MAMP step, and SkeletonMAE's width-64 GIN layers spending more time in elementwise work than in
+matmuls. The large linear matmuls run at 310-410 GFLOP/s (75-100 % of the peak). Loss curves,
+60 steps, same seed: final validation loss float32 / bfloat16 mamp 0.7306 / 0.7307,
+skeleton2vec 0.2862 / 0.2861, skeletonmae 0.0663 / 0.0650, msae 0.0251 / 0.0251; training
+losses within 0.2 % (mamp, skeleton2vec), 2.9 % (msae), 5.4 % (skeletonmae). SkeletonMAE's
+held-out loss has a transient at steps 21-30 where bf16's is up to 2.9x float32's (0.83 against
+0.28 at step 27), while the training losses stay within 5.4 %; I have not checked the cause
+(a guess: BatchNorm running statistics, used in eval mode, lag while the loss falls fast).
+From step 36 on the two agree within 2 %.
 """
 
 from __future__ import annotations
@@ -145,7 +151,7 @@ def worker(method: str, precision: str, args: argparse.Namespace) -> dict:
     warmup = args.warmup
     model = pretrain(tracks, method, max_steps=warmup + args.steps, precision=precision,
                      device="cpu", seed=0, log_every=1, callbacks=[timer],
-                     batch_size=args.batch_size)
+                     batch_size=args.batch_size, preset=args.preset)
     # a step report right after another callback brackets exactly one training step
     steps = [(w1 - w0, c1 - c0) for (w0, c0, _), (w1, c1, is_step) in zip(marks, marks[1:])
              if is_step]
@@ -256,7 +262,8 @@ def profile_step(net, x, valid, precision: str, steps: int = 6) -> dict:
 
 
 # ----------------------------------------------------------------------------- curves
-def loss_curves(method: str, steps: int, threads: int, batch_size: int) -> dict:
+def loss_curves(method: str, steps: int, threads: int, batch_size: int,
+                preset: str = "default") -> dict:
     """Train loss (mean of every 10 steps) and validation loss of a float32 and a bfloat16 run
     with the same seed."""
     import torch
@@ -275,7 +282,8 @@ def loss_curves(method: str, steps: int, threads: int, batch_size: int) -> dict:
                 train.append((progress.step, progress.train_loss))
 
         model = pretrain(tracks, method, max_steps=steps, precision=precision, device="cpu",
-                         seed=0, log_every=10, callbacks=[log], batch_size=batch_size)
+                         seed=0, log_every=10, callbacks=[log], batch_size=batch_size,
+                         preset=preset)
         h = model.history
         runs[precision] = {
             "train": train,
@@ -295,7 +303,8 @@ def rel_diff(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> float:
 def run_worker(method: str, precision: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--_worker", method, precision, "--threads",
            str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--batch-size", str(args.batch_size)] + (["--profile"] if args.profile else [])
+           "--batch-size", str(args.batch_size), "--preset", args.preset] \
+        + (["--profile"] if args.profile else [])
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if done.returncode:
         raise SystemExit(f"{method}/{precision} failed:\n{done.stderr[-3000:]}")
@@ -328,6 +337,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64, help="pretrain's default: 64")
     parser.add_argument("--peak-size", type=int, default=2048)
+    parser.add_argument("--preset", default="default",
+                        help="model preset of every method: default, small, paper (the "
+                             "paper-sized models show the kernels at the papers' widths)")
     parser.add_argument("--curve-steps", type=int, default=60,
                         help="steps of each loss-curve run (the docstring's figures: 300)")
     parser.add_argument("--curve-methods", nargs="+", default=None, choices=METHODS,
@@ -356,7 +368,8 @@ def main(argv: list[str] | None = None) -> None:
           + " GFLOP/s; the higher is used")
     peaks = {p: max(peaks[p], after[p]) for p in peaks}
 
-    print(f"\nbatch {results[0]['batch']} windows of {results[0]['n_frames']} frames x "
+    print(f"\npreset {args.preset!r}; batch {results[0]['batch']} windows of "
+          f"{results[0]['n_frames']} frames x "
           f"{results[0]['n_keypoints']} keypoints; best (median) of {args.steps} steps")
     print("'of peak' = GFLOP/s by wall time / the matmul peak; 'CPU' = the same from the "
           "step's process CPU time against the peak per thread (robust to other jobs on the "
@@ -383,7 +396,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nloss curves, {args.curve_steps} steps, seed 0, float32 vs bfloat16 autocast "
               "(train: mean of the last 10 steps; val: held-out loss after each epoch)")
         for method in args.curve_methods or args.methods:
-            runs = loss_curves(method, args.curve_steps, args.threads, args.batch_size)
+            runs = loss_curves(method, args.curve_steps, args.threads, args.batch_size,
+                               args.preset)
             f32, bf16 = runs["float32"], runs["bfloat16"]
             marks = sorted({s for s, _ in f32["train"]})
             picks = sorted({marks[0], marks[len(marks) // 4], marks[len(marks) // 2], marks[-1]})

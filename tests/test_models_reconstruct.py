@@ -300,6 +300,39 @@ def test_sstformer_attention_by_hand():
     assert torch.allclose(got, expected, atol=1e-5)
 
 
+def test_sstformer_mix_by_hand_and_channels_last():
+    """Y_h[c, t', v] = sum_u X[c, t', u] A_h[u, v] with channel h*C + c, written channels-last."""
+    n, c, heads, tp, pv = 2, 2, 3, 2, 4
+    block = msae.SSTFormerBlock(c, 4, 1, heads, pv)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, c, tp, pv, generator=g)
+    a = torch.randn(n, heads, pv, pv, generator=g)
+    expected = torch.zeros(n, heads * c, tp, pv)
+    for i in range(n):
+        for h in range(heads):
+            for ch in range(c):
+                for t in range(tp):
+                    for v in range(pv):
+                        expected[i, h * c + ch, t, v] = sum(
+                            x[i, ch, t, u] * a[i, h, u, v] for u in range(pv))
+    for layout in (torch.contiguous_format, torch.channels_last):
+        got = block.mix(x.contiguous(memory_format=layout), a)
+        assert torch.allclose(got, expected, atol=1e-5)
+        assert got.is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 4])
+def test_skeletonmae_temporal_convolution_equals_its_conv1d(dilation):
+    """The shifted-copies matmul gives the Conv1d's numbers (same weights, zero padding)."""
+    mixing = skeletonmae.TemporalMixing(8, 3, dilation)
+    h = torch.randn(3, 5, 4, 8, generator=torch.Generator().manual_seed(dilation))
+    b, tp, v, d = h.shape
+    with torch.no_grad():
+        expected = mixing.conv(h.permute(0, 2, 3, 1).reshape(b * v, d, tp))
+        expected = expected.reshape(b, v, d, tp).permute(0, 3, 1, 2)
+        assert torch.allclose(mixing.convolve(h), expected, atol=1e-5)
+
+
 def test_msae_slicing_round_trip_and_layout():
     model = build("msae", ModelSpec(3, 2, 8), patch=4)
     x = torch.arange(1 * 8 * 3 * 2, dtype=torch.float32).reshape(1, 8, 3, 2)

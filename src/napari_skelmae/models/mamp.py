@@ -39,7 +39,7 @@ class Config:
     mlp_ratio: float = 4.0
     decoder_dim: int = 64  # half the encoder width (MAE's ratio); discarded after training
     decoder_depth: int = 2
-    decoder_heads: int = 4
+    decoder_heads: int = 2  # head width 32, the papers' (256 / 8); 16 is memory-bound
     mask_ratio: float = 0.75
     motion_tau: float = 0.8  # <= 0: uniform random masking
     embed_validity: bool = True  # append per-frame validity flags to each token's input

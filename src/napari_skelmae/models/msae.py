@@ -31,6 +31,9 @@ from .blocks import sincos_1d, trunc_normal_
 from .fill import check_fill_options, entry_error, interpolated_input, mix_in_gaps
 
 SLOPE = 0.1  # LeakyReLU slope everywhere in STTFormer / MSAE
+#: the blocks' maps are kept channels-last ((N, T', PV, C) in memory): oneDNN's convolutions
+#: and batch norms then skip their layout reorders (benchmarks/bench_pretrain.py)
+CHANNELS_LAST = torch.channels_last
 
 #: (in channels, out channels, query/key width d) of each SSTFormer block
 BlockSpec = tuple[int, int, int]
@@ -131,10 +134,20 @@ class SSTFormerBlock(nn.Module):
         a = torch.tanh(scores) * self.alpha.view(1, -1, 1, 1) + self.attn_bias
         return self.attn_drop(a)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def mix(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """Y (N, H·C, T', PV), channel h·C + c = Σ_u X[c, t', u]·A_h[u, v], channels-last.
+
+        One matmul per (sample, slice) of that slice's (PV, C) entries with the sample's maps
+        stacked as ((v, h), u): the product lands as (N, T', PV, H·C) in memory, which is the
+        channels-last layout the convolutions after it want (the einsum needed two copies)."""
         n, c, tp, pv = x.shape
+        rows = x.permute(0, 2, 3, 1)  # (N, T', u, C); a view when x is channels-last
+        maps = a.permute(0, 3, 1, 2).reshape(n, 1, pv * self.heads, pv)  # (N, 1, (v, h), u)
+        return torch.matmul(maps, rows).view(n, tp, pv, self.heads * c).permute(0, 3, 1, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.attention(x)
-        y = torch.einsum("nctu,nhuv->nhctv", x, a.to(x.dtype)).reshape(n, self.heads * c, tp, pv)
+        y = self.mix(x, a.to(x.dtype))
         res = self.residual(x)
         z = self.act(self.joint_conv(y) + res)
         z = self.act(self.ffn(z) + res)
@@ -264,7 +277,7 @@ class Model(MaskedSkeletonModel):
         seen = self.to_slices(~hidden.unsqueeze(-1))
         if shown is None:
             shown = self.model_input(x, hidden)[1]
-        z = self.embed(self.to_slices(shown))
+        z = self.embed(self.to_slices(shown).contiguous(memory_format=CHANNELS_LAST))
         if self.mask_embedding is not None:
             token = self.mask_embedding.to(z.dtype).view(1, -1, 1, 1)
             z = torch.where(seen, z, z + token if self.config.fill == "interpolate" else token)

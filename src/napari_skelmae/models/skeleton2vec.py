@@ -42,7 +42,7 @@ class Config:
     layer_scale: float | None = 1e-4  # None: no LayerScale
     decoder_dim: int = 64  # half the encoder width (MAE's ratio); discarded after training
     decoder_depth: int = 2
-    decoder_heads: int = 4
+    decoder_heads: int = 2  # head width 32, the papers' (256 / 8); 16 is memory-bound
     top_k_blocks: int | None = None  # teacher blocks averaged into the target; None: all
     mask_ratio: float = 0.75
     tube_len: int = 4  # temporal patches per tube
