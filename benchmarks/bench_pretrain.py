@@ -47,8 +47,8 @@ SkeletonMAE what holds the defaults back is their size, not the kernels: ``--pro
 attention over ~200 tokens at head width 32 (~160 GFLOP/s), softmax, casts, GELU and norms
 taking ~40 % of a MAMP step, and SkeletonMAE's width-64 GIN layers spending more time in
 elementwise work than in matmuls. The large linear matmuls run at 310-410 GFLOP/s (75-100 %
-of the peak). Loss curves, 60 steps, same seed: final validation loss float32 / bfloat16 mamp 0.7306 / 0.7307,
-skeleton2vec 0.2862 / 0.2861, skeletonmae 0.0663 / 0.0650, msae 0.0251 / 0.0251; training
+of the peak). Loss curves, 60 steps, same seed: final validation loss float32 / bfloat16
+mamp 0.7306 / 0.7307, skeleton2vec 0.2862 / 0.2861, skeletonmae 0.0663 / 0.0650, msae 0.0251 / 0.0251; training
 losses within 0.2 % (mamp, skeleton2vec), 2.9 % (msae), 5.4 % (skeletonmae). SkeletonMAE's
 held-out loss has a transient at steps 21-30 where bf16's is up to 2.9x float32's (0.83 against
 0.28 at step 27), while the training losses stay within 5.4 %. That phase is as sensitive to
