@@ -39,21 +39,21 @@ keypoints; best of 6 steps; this VM's timings vary by +-15 % from run to run):
     msae          float32         83.7         80     104     59.2%     1681
     msae          bfloat16        83.7        171     224     52.9%     1031
 
-bfloat16 autocast is 1.6-2.1x faster than float32 (1.4x for SkeletonMAE). MSAE reaches the
-50 % goal in bf16 since its blocks keep their maps channels-last; the others do not at their
-default widths. ``--preset paper`` shows the same code at the papers' widths (bf16, best of 4):
-mamp 54.9 %, skeleton2vec 58.6 %, skeletonmae 43.3 %, msae 71.3 % of the peak. So for all but
+bfloat16 autocast is 1.6-2.1x faster than float32 (1.4x for SkeletonMAE). MSAE reaches the 50 %
+goal in bf16 since its blocks keep their maps channels-last; the others do not at their default
+widths. ``--preset paper`` shows the same code at the papers' widths (bf16, best of 4): mamp
+54.9 %, skeleton2vec 58.6 %, skeletonmae 43.3 %, msae 71.3 % of the peak. So for all but
 SkeletonMAE what holds the defaults back is their size, not the kernels: ``--profile`` shows
 attention over ~200 tokens at head width 32 (~160 GFLOP/s), softmax, casts, GELU and norms
 taking ~40 % of a MAMP step, and SkeletonMAE's width-64 GIN layers spending more time in
-elementwise work than in matmuls. The large linear matmuls run at 310-410 GFLOP/s (75-100 %
-of the peak). Loss curves, 60 steps, same seed: final validation loss float32 / bfloat16
-mamp 0.7306 / 0.7307, skeleton2vec 0.2862 / 0.2861, skeletonmae 0.0663 / 0.0650, msae 0.0251 / 0.0251; training
-losses within 0.2 % (mamp, skeleton2vec), 2.9 % (msae), 5.4 % (skeletonmae). SkeletonMAE's
-held-out loss has a transient at steps 21-30 where bf16's is up to 2.9x float32's (0.83 against
-0.28 at step 27), while the training losses stay within 5.4 %. That phase is as sensitive to
-the seed: two float32 runs with seeds 1 and 2 had 0.33 and 1.24 at step 21. Running its
-BatchNorms in float32 did not remove it. From step 36 on float32 and bf16 agree within 2 %.
+elementwise work than in matmuls. The large linear matmuls run at 310-410 GFLOP/s (75-100 % of
+the peak). Loss curves, 60 steps, same seed: final validation loss float32 / bfloat16 mamp
+0.7306 / 0.7307, skeleton2vec 0.2862 / 0.2861, skeletonmae 0.0663 / 0.0650, msae 0.0251 /
+0.0251; training losses within 0.2 % (mamp, skeleton2vec), 2.9 % (msae), 5.4 % (skeletonmae).
+SkeletonMAE's held-out loss has a transient at steps 21-30 where bf16's is up to 2.9x float32's
+(0.83 against 0.28 at step 27), while the training losses stay within 5.4 %. That phase is as
+sensitive to the seed: two float32 runs with seeds 1 and 2 had 0.33 and 1.24 at step 21. Running
+its BatchNorms in float32 did not remove it. From step 36 on float32 and bf16 agree within 2 %.
 """
 
 from __future__ import annotations
