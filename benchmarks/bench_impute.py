@@ -90,12 +90,13 @@ class Recording:
     extra_train: tuple[Path, ...] = ()
 
 
+#: both fly recordings (25 fps): 64-frame windows every 8 frames
+FLY_WINDOW = dict(model_fps=25.0, window_s=64 / 25, stride_s=8 / 25, max_gap_s=0.0,
+                  reference="window")
 RECORDINGS = {
     "flies": Recording(
         "flies", DATA / "sleap_analysis_example" / "predictions.slp", 25.0, None,
-        window=dict(model_fps=25.0, window_s=64 / 25, stride_s=8 / 25, max_gap_s=0.0,
-                    reference="window"),
-        steps={"msae": 600, "skeletonmae": 1000},
+        window=FLY_WINDOW, steps={"msae": 600, "skeletonmae": 1000},
     ),
     "fish": Recording(
         "fish", DATA / "zebrafish_headrestrained_dlc" / "example_headrestrained_DLC_250fps.csv.gz",
@@ -108,9 +109,7 @@ RECORDINGS = {
     # the truth is a person's clicks, not a tracker's jittery estimate; not in the default run
     "proofread": Recording(
         "proofread", DATA / "sleap_flies13" / "demo-flies13-preds.slp", 25.0, None,
-        window=dict(model_fps=25.0, window_s=64 / 25, stride_s=8 / 25, max_gap_s=0.0,
-                    reference="window"),
-        steps={"msae": 600, "skeletonmae": 1000},
+        window=FLY_WINDOW, steps={"msae": 600, "skeletonmae": 1000},
         extra_train=(DATA / "sleap_analysis_example" / "predictions.slp",),
     ),
 }
@@ -388,12 +387,15 @@ def run_recording(rec: Recording, methods, args) -> list[Row]:
         unit_scale, unit = 1.0 / body_length(tracks), "BL"
     spans = ", ".join(f"{b.frame_index[0]}-{b.frame_index[-1]}" for b in blocks)
     cases = scenarios(blocks, args)
+    # loaded once for all methods; only what pretraining uses
+    extra = [] if args.no_extra or not methods else [
+        load_tracks(p, fps=rec.fps, video=False) for p in rec.extra_train]
     print(f"\n{rec.name}: {tracks.n_frames} frames, {tracks.n_individuals} individual(s), "
           f"{tracks.n_keypoints} keypoints at {rec.fps:g} fps; held out: {len(blocks)} blocks "
           f"of {blocks[0].n_frames} frames (frames {spans}), "
           f"training on the other {train.n_frames}"
-          + "".join(f" + {p.parent.name}/{p.name}" for p in rec.extra_train
-                    if not args.no_extra), flush=True)
+          + "".join(f" + {p.parent.name}/{p.name}" for p in rec.extra_train[:len(extra)]),
+          flush=True)
     t0 = time.perf_counter()
     residuals = np.concatenate([interpolation_residuals(piece, args.mask_seed + 1000 + i)
                                 for i, piece in enumerate(pieces(train))])
@@ -426,8 +428,6 @@ def run_recording(rec: Recording, methods, args) -> list[Row]:
                      **args.set.get(method, {})}
         preset = overrides.pop("preset", None)
         t0 = time.perf_counter()
-        extra = [] if args.no_extra else [load_tracks(p, fps=rec.fps, video=False)
-                                          for p in rec.extra_train]
         model = pretrain(
             [train, *extra] if extra else train, method, preset=preset,
             window={**rec.window, **args.window},

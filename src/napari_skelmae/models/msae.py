@@ -31,9 +31,6 @@ from .blocks import sincos_1d, trunc_normal_
 from .fill import check_fill_options, entry_error, interpolated_input, mix_in_gaps
 
 SLOPE = 0.1  # LeakyReLU slope everywhere in STTFormer / MSAE
-#: the blocks' maps are kept channels-last ((N, T', PV, C) in memory): oneDNN's convolutions
-#: and batch norms then skip their layout reorders (benchmarks/bench_pretrain.py)
-CHANNELS_LAST = torch.channels_last
 
 #: (in channels, out channels, query/key width d) of each SSTFormer block
 BlockSpec = tuple[int, int, int]
@@ -277,7 +274,9 @@ class Model(MaskedSkeletonModel):
         seen = self.to_slices(~hidden.unsqueeze(-1))
         if shown is None:
             shown = self.model_input(x, hidden)[1]
-        z = self.embed(self.to_slices(shown).contiguous(memory_format=CHANNELS_LAST))
+        # channels-last ((B, T', P·V, C) in memory) from here on, kept by every block
+        # (SSTFormerBlock.mix): oneDNN's convolutions and batch norms skip their reorders
+        z = self.embed(self.to_slices(shown).contiguous(memory_format=torch.channels_last))
         if self.mask_embedding is not None:
             token = self.mask_embedding.to(z.dtype).view(1, -1, 1, 1)
             z = torch.where(seen, z, z + token if self.config.fill == "interpolate" else token)
