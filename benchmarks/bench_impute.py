@@ -67,6 +67,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO / "src"))
 
+from options import parse_set  # noqa: E402  (benchmarks/options.py)
+
 from napari_skelmae import load_tracks  # noqa: E402
 from napari_skelmae.masking import two_stage_mask  # noqa: E402
 from napari_skelmae.tracks import PoseTracks  # noqa: E402
@@ -474,22 +476,6 @@ def print_rows(rows: list[Row]) -> None:
               f"{r.error * r.unit_scale:6.4f} {r.unit:<2} {r.error_whole:8.3f} "
               f"{r.error_partial:8.3f} {r.linear:8.3f} {r.ratio:6.3f} {train} {imp}{left}",
               flush=True)
-
-
-def parse_set(items: list[str]) -> dict[str, dict]:
-    """``method.key=value`` (value parsed as JSON when it can be)."""
-    import json
-
-    out: dict[str, dict] = {}
-    for item in items:
-        key, _, value = item.partition("=")
-        method, _, name = key.partition(".")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        out.setdefault(method, {})[name] = parsed
-    return out
 
 
 def main(argv=None) -> int:

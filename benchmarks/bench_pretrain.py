@@ -24,6 +24,7 @@ by kind of op) and how fast each matmul shape of the step runs alone.
 
     .venv/bin/python benchmarks/bench_pretrain.py [--methods mamp msae] [--steps 8]
         [--threads 2] [--curve-steps 150] [--no-curve] [--profile] [--preset paper]
+        [--set mamp.decoder_dim=128 skeletonmae.dim=128]
 
 Results (2026-12-01, 2-core AMD EPYC (Zen 4) VM: AVX512-BF16 but no AMX, torch 2.13.0+cpu,
 2 threads; matmul peak float32 176, bfloat16 423 GFLOP/s; batch 64 windows of 64 frames x 13
@@ -47,9 +48,12 @@ SkeletonMAE what holds the defaults back is their size, not the kernels: ``--pro
 attention over ~200 tokens at head width 32 (~160 GFLOP/s), softmax, casts, GELU and norms
 taking ~40 % of a MAMP step, and SkeletonMAE's width-64 GIN layers spending more time in
 elementwise work than in matmuls. The large linear matmuls run at 310-410 GFLOP/s (75-100 % of
-the peak). Loss curves, 60 steps, same seed: final validation loss float32 / bfloat16 mamp
-0.7306 / 0.7307, skeleton2vec 0.2862 / 0.2861, skeletonmae 0.0663 / 0.0650, msae 0.0251 /
-0.0251; training losses within 0.2 % (mamp, skeleton2vec), 2.9 % (msae), 5.4 % (skeletonmae).
+the peak). ``--set`` grows one part of a default (bf16, one run): a 128-wide decoder gives mamp
+35 % and skeleton2vec 42 %; skeletonmae reaches 28 % at dim=128 and 38 % at dim=256; 1.4-7.6x
+the step time (docs/pretraining.md). Loss curves, 60 steps, same seed: final validation loss
+float32 / bfloat16 mamp 0.7306 / 0.7307, skeleton2vec 0.2862 / 0.2861, skeletonmae 0.0663 /
+0.0650, msae 0.0251 / 0.0251; training losses within 0.2 % (mamp, skeleton2vec), 2.9 % (msae),
+5.4 % (skeletonmae).
 SkeletonMAE's held-out loss has a transient at steps 21-30 where bf16's is up to 2.9x float32's
 (0.83 against 0.28 at step 27), while the training losses stay within 5.4 %. That phase is as
 sensitive to the seed: two float32 runs with seeds 1 and 2 had 0.33 and 1.24 at step 21. Running
@@ -66,6 +70,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from options import parse_set  # benchmarks/options.py
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "sleap_analysis_example" / "predictions.slp"
@@ -151,7 +157,8 @@ def worker(method: str, precision: str, args: argparse.Namespace) -> dict:
     warmup = args.warmup
     model = pretrain(tracks, method, max_steps=warmup + args.steps, precision=precision,
                      device="cpu", seed=0, log_every=1, callbacks=[timer],
-                     batch_size=args.batch_size, preset=args.preset)
+                     batch_size=args.batch_size, preset=args.preset,
+                     **json.loads(args.config).get(method, {}))
     # a step report right after another callback brackets exactly one training step
     steps = [(w1 - w0, c1 - c0) for (w0, c0, _), (w1, c1, is_step) in zip(marks, marks[1:])
              if is_step]
@@ -172,6 +179,7 @@ def worker(method: str, precision: str, args: argparse.Namespace) -> dict:
         "step_best_s": best, "step_median_s": median, "steps_timed": len(timed),
         "step_cpu_best_s": min(cpu for _, cpu in steps),
         "gflop_per_step": flops / 1e9, "rss_before_mb": rss_before, "peak_rss_mb": peak_rss,
+        "overrides": json.loads(args.config).get(method, {}),
     }
     if args.profile:
         out["profile"] = profile_step(net, sample["x"], sample["valid"], precision)
@@ -303,7 +311,8 @@ def rel_diff(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> float:
 def run_worker(method: str, precision: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--_worker", method, precision, "--threads",
            str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--batch-size", str(args.batch_size), "--preset", args.preset] \
+           "--batch-size", str(args.batch_size), "--preset", args.preset,
+           "--_config", args.config] \
         + (["--profile"] if args.profile else [])
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if done.returncode:
@@ -340,6 +349,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--preset", default="default",
                         help="model preset of every method: default, small, paper (the "
                              "paper-sized models show the kernels at the papers' widths)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
+                        help="model options over the preset, e.g. mamp.decoder_dim=128: what "
+                             "a larger default would reach (not with the loss curves)")
     parser.add_argument("--curve-steps", type=int, default=60,
                         help="steps of each loss-curve run (the docstring's figures: 300)")
     parser.add_argument("--curve-methods", nargs="+", default=None, choices=METHODS,
@@ -347,7 +359,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-curve", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--_worker", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--_config", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    args.config = args._config or json.dumps(parse_set(args.set))
     if args._worker:
         print(json.dumps(worker(*args._worker, args)))
         return
@@ -368,8 +382,9 @@ def main(argv: list[str] | None = None) -> None:
           + " GFLOP/s; the higher is used")
     peaks = {p: max(peaks[p], after[p]) for p in peaks}
 
-    print(f"\npreset {args.preset!r}; batch {results[0]['batch']} windows of "
-          f"{results[0]['n_frames']} frames x "
+    overrides = "; ".join(f"{r['method']} {r['overrides']}" for r in results if r["overrides"])
+    print(f"\npreset {args.preset!r}" + (f" with {overrides}" if overrides else "")
+          + f"; batch {results[0]['batch']} windows of {results[0]['n_frames']} frames x "
           f"{results[0]['n_keypoints']} keypoints; best (median) of {args.steps} steps")
     print("'of peak' = GFLOP/s by wall time / the matmul peak; 'CPU' = the same from the "
           "step's process CPU time against the peak per thread (robust to other jobs on the "
@@ -392,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
         for r in results:
             print_profile(r)
 
-    if not args.no_curve and set(PRECISIONS) <= set(args.precisions):
+    if not args.no_curve and not args.set and set(PRECISIONS) <= set(args.precisions):
         print(f"\nloss curves, {args.curve_steps} steps, seed 0, float32 vs bfloat16 autocast "
               "(train: mean of the last 10 steps; val: held-out loss after each epoch)")
         for method in args.curve_methods or args.methods:
