@@ -155,10 +155,11 @@ def worker(method: str, precision: str, args: argparse.Namespace) -> dict:
         marks.append((time.perf_counter(), time.process_time(), progress.eta_s is not None))
 
     warmup = args.warmup
+    overrides = json.loads(args.config).get(method, {})
     model = pretrain(tracks, method, max_steps=warmup + args.steps, precision=precision,
                      device="cpu", seed=0, log_every=1, callbacks=[timer],
                      batch_size=args.batch_size, preset=args.preset,
-                     **json.loads(args.config).get(method, {}))
+                     **overrides)
     # a step report right after another callback brackets exactly one training step
     steps = [(w1 - w0, c1 - c0) for (w0, c0, _), (w1, c1, is_step) in zip(marks, marks[1:])
              if is_step]
@@ -179,7 +180,7 @@ def worker(method: str, precision: str, args: argparse.Namespace) -> dict:
         "step_best_s": best, "step_median_s": median, "steps_timed": len(timed),
         "step_cpu_best_s": min(cpu for _, cpu in steps),
         "gflop_per_step": flops / 1e9, "rss_before_mb": rss_before, "peak_rss_mb": peak_rss,
-        "overrides": json.loads(args.config).get(method, {}),
+        "overrides": overrides,
     }
     if args.profile:
         out["profile"] = profile_step(net, sample["x"], sample["valid"], precision)
