@@ -155,7 +155,7 @@ def worker(method: str, precision: str, args: argparse.Namespace) -> dict:
         marks.append((time.perf_counter(), time.process_time(), progress.eta_s is not None))
 
     warmup = args.warmup
-    overrides = json.loads(args.config).get(method, {})
+    overrides = args.overrides.get(method, {})
     model = pretrain(tracks, method, max_steps=warmup + args.steps, precision=precision,
                      device="cpu", seed=0, log_every=1, callbacks=[timer],
                      batch_size=args.batch_size, preset=args.preset,
@@ -272,7 +272,7 @@ def profile_step(net, x, valid, precision: str, steps: int = 6) -> dict:
 
 # ----------------------------------------------------------------------------- curves
 def loss_curves(method: str, steps: int, threads: int, batch_size: int,
-                preset: str = "default") -> dict:
+                preset: str = "default", overrides: dict | None = None) -> dict:
     """Train loss (mean of every 10 steps) and validation loss of a float32 and a bfloat16 run
     with the same seed."""
     import torch
@@ -292,7 +292,7 @@ def loss_curves(method: str, steps: int, threads: int, batch_size: int,
 
         model = pretrain(tracks, method, max_steps=steps, precision=precision, device="cpu",
                          seed=0, log_every=10, callbacks=[log], batch_size=batch_size,
-                         preset=preset)
+                         preset=preset, **(overrides or {}))
         h = model.history
         runs[precision] = {
             "train": train,
@@ -312,8 +312,7 @@ def rel_diff(a: list[tuple[int, float]], b: list[tuple[int, float]]) -> float:
 def run_worker(method: str, precision: str, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--_worker", method, precision, "--threads",
            str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--batch-size", str(args.batch_size), "--preset", args.preset,
-           "--_config", args.config] \
+           "--batch-size", str(args.batch_size), "--preset", args.preset, "--set", *args.set] \
         + (["--profile"] if args.profile else [])
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if done.returncode:
@@ -352,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
                              "paper-sized models show the kernels at the papers' widths)")
     parser.add_argument("--set", nargs="*", default=[], metavar="METHOD.KEY=VALUE",
                         help="model options over the preset, e.g. mamp.decoder_dim=128: what "
-                             "a larger default would reach (not with the loss curves)")
+                             "a larger default would reach")
     parser.add_argument("--curve-steps", type=int, default=60,
                         help="steps of each loss-curve run (the docstring's figures: 300)")
     parser.add_argument("--curve-methods", nargs="+", default=None, choices=METHODS,
@@ -360,9 +359,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-curve", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--_worker", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--_config", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    args.config = args._config or json.dumps(parse_set(args.set))
+    args.overrides = parse_set(args.set)
     if args._worker:
         print(json.dumps(worker(*args._worker, args)))
         return
@@ -408,12 +406,12 @@ def main(argv: list[str] | None = None) -> None:
         for r in results:
             print_profile(r)
 
-    if not args.no_curve and not args.set and set(PRECISIONS) <= set(args.precisions):
+    if not args.no_curve and set(PRECISIONS) <= set(args.precisions):
         print(f"\nloss curves, {args.curve_steps} steps, seed 0, float32 vs bfloat16 autocast "
               "(train: mean of the last 10 steps; val: held-out loss after each epoch)")
         for method in args.curve_methods or args.methods:
             runs = loss_curves(method, args.curve_steps, args.threads, args.batch_size,
-                               args.preset)
+                               args.preset, args.overrides.get(method))
             f32, bf16 = runs["float32"], runs["bfloat16"]
             marks = sorted({s for s, _ in f32["train"]})
             picks = sorted({marks[0], marks[len(marks) // 4], marks[len(marks) // 2], marks[-1]})
